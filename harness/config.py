@@ -1,0 +1,350 @@
+"""The typed config tree: candidates, one run's request, and sweep specs.
+
+Everything that changes a run's result lives in `RunRequest`; its hash is the
+run's key (see `harness.sweep.keys`). YAML is read with `yaml.safe_load` only,
+and every validation failure becomes a one-line `UserError` naming the file
+and the field.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harness.errors import UserError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CANDIDATES_FILE = REPO_ROOT / "candidates.yaml"
+
+Family = Literal["gemma2", "gemma", "gpt_neox", "llama", "rwkv", "qwen2"]
+Backend = Literal["hf", "unsloth"]
+Quant = Literal["none", "nf4"]
+WeightsMode = Literal["real", "shape"]
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+# ---------------------------------------------------------------- candidates
+
+
+class GgufSource(Strict):
+    """Weights shipped as a GGUF file inside an installed Python package (never imported)."""
+
+    package: str  # module name, located with importlib.util.find_spec
+    file: str  # file name inside the package folder
+    eos_token: str | None = None  # fix for tokenizers whose GGUF conversion loses the end token
+
+
+class PublishedFigures(Strict):
+    """The team's own hand-measured figures (Colab T4), shown beside ours and marked as theirs."""
+
+    gpu: str = "Tesla T4"
+    finetune_s: dict[int, float] = {}  # rank -> seconds
+    finetune_mb: dict[int, float] = {}  # rank -> MB, torch.cuda.memory_allocated() after training
+    inference_s: float | None = None  # seconds per answer
+    inference_mb: float | None = None
+
+
+class Candidate(Strict):
+    name: str  # what MODEL= takes
+    hub_id: str
+    params_b: float = Field(gt=0)  # published parameter count, billions
+    params_note: str | None = None
+    ko_llm_avg: float | None = None  # Open Ko-LLM leaderboard average (team's study)
+    license: str
+    family: Family
+    model_type: str  # transformers model_type
+    shape_config: dict[str, Any]  # fields that build the architecture in shape mode
+    lora_target_modules: list[str] = Field(min_length=1)
+    prompt_template: str = "### 질문: {question} ### 답변:"
+    trust_remote_code: bool = False  # the candidate needs it; the user must still pass --trust-remote-code
+    unsloth_native: bool = False  # Unsloth has a native patch for this architecture
+    weights: Literal["hub", "gguf-package"] = "hub"
+    gguf: GgufSource | None = None
+    published: PublishedFigures | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if not SAFE_NAME.match(v) or ".." in v:
+            raise ValueError("must be letters, digits, '.', '_' or '-' (it becomes a file name)")
+        return v
+
+    @field_validator("prompt_template")
+    @classmethod
+    def _template(cls, v: str) -> str:
+        if "{question}" not in v:
+            raise ValueError("must contain {question}")
+        return v
+
+    @model_validator(mode="after")
+    def _gguf_needs_source(self) -> Candidate:
+        if self.weights == "gguf-package" and self.gguf is None:
+            raise ValueError("weights: gguf-package needs a gguf: {package, file} block")
+        return self
+
+    @property
+    def hidden_size(self) -> int | None:
+        c = self.shape_config
+        return c.get("hidden_size") or c.get("n_embd") or c.get("d_model")
+
+
+class CandidateFile(Strict):
+    candidates: list[Candidate]
+
+    @model_validator(mode="after")
+    def _unique(self) -> CandidateFile:
+        names = [c.name for c in self.candidates]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"duplicate candidate names: {sorted(dup)}")
+        return self
+
+    def get(self, name: str) -> Candidate:
+        for c in self.candidates:
+            if c.name == name:
+                return c
+        known = ", ".join(c.name for c in self.candidates)
+        raise UserError(f"unknown candidate '{name}': known candidates are {known}")
+
+
+# ---------------------------------------------------------------- one run
+
+
+class LoraSettings(Strict):
+    rank: int = Field(16, gt=0)  # more memory, more capacity
+    alpha: int = Field(16, gt=0)  # scale = alpha / rank
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | None = None  # None: the candidate's lora_target_modules
+    init_lora_weights: bool | Literal["gaussian", "pissa", "olora"] = True
+    bias: Literal["none", "all", "lora_only"] = "none"
+
+
+class DataSettings(Strict):
+    path: str = "data/sample_qa.csv"  # relative paths resolve against the repo root
+    format: Literal["auto", "ohlora_csv", "alpaca", "korquad"] = "auto"
+    train_rows: int = Field(20, gt=0)  # the study trains on 20 of 200 rows
+    eval_rows: int = Field(25, ge=0)  # held-out rows with references, scored automatically
+    grade_rows: int = Field(0, ge=0)  # rows without references (team's `valid`), answered for grading by hand
+    append_eos: bool = True  # completion ends in the tokenizer's end token
+    prompt_template: str | None = None  # None: the candidate's; may use {question} and {context}
+
+
+class TrainSettings(Strict):
+    epochs: float = Field(10, gt=0)  # the study: 10 epochs over 20 rows at batch 4 = 50 steps
+    max_steps: int | None = Field(None, gt=0)  # set: overrides epochs
+    batch_size: int = Field(4, gt=0)  # per device
+    grad_accum: int = Field(1, gt=0)  # effective batch = batch_size * grad_accum
+    learning_rate: float = Field(2e-4, gt=0)
+    lr_scheduler: str = "linear"
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    optimizer: str = "adamw_torch"  # adamw_8bit / paged_adamw_8bit need bitsandbytes
+    max_length: int = Field(256, gt=8)  # tokens; longer rows are truncated
+    gradient_checkpointing: bool | Literal["unsloth"] = False  # less memory, slower steps
+    dtype: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # auto: bf16 on GPUs that have it, else fp16; fp32 on CPU
+    pad_to_multiple_of: int | None = Field(None, gt=0)  # fixed shapes cost memory, may save compile time
+    loss_type: Literal["nll", "chunked_nll"] = "nll"  # chunked_nll: lm_head on answer tokens only, less memory
+    burn_in_steps: int = Field(5, ge=0)  # first steps carry the one-time costs; timed apart
+    seed: int = 42
+
+
+class GenerationSettings(Strict):
+    max_new_tokens: int = Field(80, gt=0)
+    force_new_tokens: bool = False  # every answer exactly max_new_tokens: same work for every candidate
+    batch_size: int = Field(1, gt=0)  # 1 = the team's measurement; more = answers produced fast
+    latency_prompts: int = Field(3, ge=0)  # with batch_size > 1: also time this many prompts one at a time
+    base_answers: bool = True  # answer the held-out prompts before fine-tuning too
+    merge_adapter: bool = False  # merge_and_unload before generating (faster; recorded)
+
+
+class UnslothSettings(Strict):
+    compile: Literal["default", "block_off", "all_off"] = "default"
+    # default: Unsloth as shipped; block_off: UNSLOTH_BLOCK_COMPILE=0; all_off: UNSLOTH_COMPILE_DISABLE=1
+
+
+class RunRequest(Strict):
+    """Everything that defines one run. Its canonical JSON is hashed into the run key."""
+
+    candidate: Candidate
+    weights: WeightsMode = "real"
+    weights_path: str | None = None  # local folder with real weights (else HF cache, offline)
+    backend: Backend = "hf"
+    quant: Quant = "none"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    lora: LoraSettings = LoraSettings()
+    data: DataSettings = DataSettings()
+    train: TrainSettings = TrainSettings()
+    generation: GenerationSettings = GenerationSettings()
+    unsloth: UnslothSettings = UnslothSettings()
+    trust_remote_code: bool = False
+    quality_weights: dict[str, float] | None = None  # None: harness.quality defaults
+
+    @field_validator("quality_weights")
+    @classmethod
+    def _known_weights(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        if v is not None:
+            from harness.quality.score import resolve_weights
+
+            try:
+                resolve_weights(v)
+            except UserError as e:
+                raise ValueError(str(e)) from None
+        return v
+
+    @model_validator(mode="after")
+    def _rank_fits(self) -> RunRequest:
+        hidden = self.candidate.hidden_size
+        if hidden and self.lora.rank > hidden:
+            raise ValueError(f"lora.rank {self.lora.rank} is larger than {self.candidate.name}'s hidden size {hidden}")
+        return self
+
+    @property
+    def label(self) -> str:
+        return f"{self.candidate.name} r{self.lora.rank} {self.backend} {self.quant} {self.weights}"
+
+
+# ---------------------------------------------------------------- sweeps
+
+
+class Axes(Strict):
+    candidates: list[str] = Field(min_length=1)
+    ranks: list[int] = Field([16], min_length=1)
+    backends: list[Backend] = ["hf"]
+    quants: list[Quant] = ["none"]
+
+    @field_validator("ranks")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        bad = [r for r in v if r <= 0]
+        if bad:
+            raise ValueError(f"ranks must be > 0, got {bad}")
+        return v
+
+
+class RankingWeights(Strict):
+    """Weights of the report's ranking score; each term is normalised to 0..1 across candidates."""
+
+    leaderboard: float = 0.4  # Open Ko-LLM average (published, not measured here)
+    quality: float = 0.3  # composite quality (left out for shape-mode runs)
+    time: float = 0.15  # fine-tune wall time, lower is better
+    memory: float = 0.15  # peak GPU memory while fine-tuning, lower is better
+
+
+class SweepSpec(Strict):
+    name: str
+    description: str = ""
+    axes: Axes
+    weights: WeightsMode = "real"
+    base: dict[str, Any] = {}  # RunRequest fields shared by every run (lora.rank comes from axes)
+    timeout_s: int = Field(3600, gt=0)  # per run
+    ranking: RankingWeights = RankingWeights()
+    prices: str = "benchmarks/gpu-prices.yaml"
+
+    @field_validator("name")
+    @classmethod
+    def _safe(cls, v: str) -> str:
+        if not SAFE_NAME.match(v) or ".." in v:
+            raise ValueError("must be letters, digits, '.', '_' or '-' (it names the results folder)")
+        return v
+
+
+# ---------------------------------------------------------------- loading
+
+
+def read_yaml(path: Path) -> Any:
+    """yaml.safe_load with one-line errors naming the file, line and column."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text; save it as UTF-8") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise UserError(f"{path}:{where}: malformed YAML ({problem}); fix the file") from None
+
+
+def validation_message(path: Path | str, err: ValidationError, root: str = "", skip: int = 0) -> str:
+    """First pydantic error as 'file: field a.b.c: message' (`skip` drops leading location parts)."""
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"][skip:])
+    field = f"{root}.{loc}" if root and loc else (root or loc)
+    msg = first["msg"].removeprefix("Value error, ")
+    extra = f" ({len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
+    where = f"field '{field}': " if field else ""
+    return f"{path}: {where}{msg}{extra}"
+
+
+def load_candidates(path: Path = CANDIDATES_FILE) -> CandidateFile:
+    raw = read_yaml(path)
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a mapping with a 'candidates' list")
+    try:
+        return CandidateFile.model_validate(raw)
+    except ValidationError as e:
+        loc = e.errors()[0]["loc"]
+        if len(loc) >= 2 and loc[0] == "candidates" and isinstance(loc[1], int):
+            items = raw.get("candidates") or []
+            name = items[loc[1]].get("name", f"#{loc[1]}") if isinstance(items[loc[1]], dict) else f"#{loc[1]}"
+            raise UserError(
+                validation_message(path, e, root=f"candidate '{name}'", skip=2).replace(
+                    f"field 'candidate '{name}'.", f"candidate '{name}' field '", 1
+                )
+            ) from None
+        raise UserError(validation_message(path, e)) from None
+
+
+def make_spec(fields: dict[str, Any], source: Path | str) -> SweepSpec:
+    """Validate a sweep spec from plain fields (a YAML file, or the command line); errors name the field."""
+    try:
+        return SweepSpec.model_validate(fields)
+    except ValidationError as e:
+        raise UserError(validation_message(source, e)) from None
+
+
+def load_sweep_spec(path: Path) -> SweepSpec:
+    raw = read_yaml(path)
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a mapping with name, axes and base")
+    return make_spec(raw, path)
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def build_request(candidate: Candidate, fields: dict[str, Any], source: str = "request") -> RunRequest:
+    """Validate a request from plain fields; errors name the field."""
+    try:
+        return RunRequest.model_validate({**fields, "candidate": candidate.model_dump()})
+    except ValidationError as e:
+        raise UserError(validation_message(source, e)) from None
+
+
+def expand_sweep(spec: SweepSpec, candidates: CandidateFile, source: str = "spec") -> list[RunRequest]:
+    """The cartesian product of the spec's axes, in a stable order (candidate, rank, backend, quant)."""
+    requests = []
+    for name in spec.axes.candidates:
+        cand = candidates.get(name)
+        for rank in spec.axes.ranks:
+            for backend in spec.axes.backends:
+                for quant in spec.axes.quants:
+                    fields = deep_merge(spec.base, {"lora": {"rank": rank}, "backend": backend, "quant": quant})
+                    fields.setdefault("weights", spec.weights)
+                    requests.append(build_request(cand, fields, source))
+    return requests

@@ -1,0 +1,104 @@
+"""The environment a run happened in: machine, GPU, driver, package versions, git state, command."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import socket
+import subprocess
+import sys
+from typing import Any
+
+from harness.config import REPO_ROOT
+from harness.result import Environment
+
+# Packages whose versions move the figures (memory by a third, per ../shared/device/README.md).
+FIGURE_PACKAGES = (
+    "torch", "transformers", "peft", "trl", "datasets", "accelerate", "bitsandbytes",
+    "unsloth", "unsloth_zoo", "gguf", "tokenizers", "safetensors", "nvidia-ml-py", "sacrebleu", "lora-harness",
+)  # fmt: skip
+
+# Environment variables that change what a backend does; recorded when set.
+RECORDED_ENV = (
+    "CUDA_VISIBLE_DEVICES", "PYTORCH_CUDA_ALLOC_CONF", "UNSLOTH_BLOCK_COMPILE", "UNSLOTH_COMPILE_DISABLE",
+    "UNSLOTH_DISABLE_STATISTICS", "HF_HUB_OFFLINE", "OMP_NUM_THREADS", "TOKENIZERS_PARALLELISM",
+)  # fmt: skip
+
+
+def package_versions(names: tuple[str, ...] = FIGURE_PACKAGES) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for n in names:
+        try:
+            out[n] = importlib.metadata.version(n)
+        except importlib.metadata.PackageNotFoundError:
+            out[n] = None
+    return out
+
+
+def git_state() -> tuple[str | None, bool | None]:
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        if sha.returncode != 0:
+            return None, None
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return sha.stdout.strip(), bool(dirty.stdout.strip())
+    except (OSError, subprocess.TimeoutExpired):
+        return None, None
+
+
+def gpu_facts(gpu_index: int | None) -> dict[str, Any]:
+    """GPU name, compute capability, memory, driver and CUDA, via torch and NVML (torch is already loaded here)."""
+    facts: dict[str, Any] = {}
+    if gpu_index is None:
+        return facts
+    import torch
+
+    if not torch.cuda.is_available():
+        return facts
+    props = torch.cuda.get_device_properties(gpu_index)
+    facts.update(
+        gpu_name=props.name,
+        gpu_index=gpu_index,
+        compute_capability=f"{props.major}.{props.minor}",
+        gpu_total_mib=props.total_memory / 2**20,
+        cuda=torch.version.cuda,
+    )
+    try:
+        import pynvml
+
+        from harness.monitor import nvml_index
+
+        pynvml.nvmlInit()
+        h = pynvml.nvmlDeviceGetHandleByIndex(nvml_index(gpu_index))
+        drv = pynvml.nvmlSystemGetDriverVersion()
+        facts["driver"] = drv.decode() if isinstance(drv, bytes) else drv
+        uuid = pynvml.nvmlDeviceGetUUID(h)
+        facts["gpu_uuid"] = uuid.decode() if isinstance(uuid, bytes) else uuid
+    except Exception:
+        pass
+    return facts
+
+
+def capture(gpu_index: int | None, command: list[str] | None = None) -> Environment:
+    sha, dirty = git_state()
+    return Environment(
+        host=socket.gethostname(),
+        platform=platform.platform(),
+        python=platform.python_version(),
+        packages=package_versions(),
+        git_sha=sha,
+        git_dirty=dirty,
+        command=command if command is not None else list(sys.argv),
+        device="cuda" if gpu_index is not None else "cpu",
+        cpu_count=os.cpu_count(),
+        env_vars={k: os.environ[k] for k in RECORDED_ENV if k in os.environ},
+        **gpu_facts(gpu_index),
+    )

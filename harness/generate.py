@@ -1,0 +1,151 @@
+"""Generation with timing: batched answers, one-at-a-time latency, and answer-only loss in bits per character.
+
+Greedy decoding. With `force_new_tokens`, every answer is exactly `max_new_tokens` long (the end
+token is suppressed), so candidates do the same work. Every batch is preceded by a GPU sync and
+followed by one before the clock is read; a short burn-in generation runs first and is timed apart.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from harness.config import GenerationSettings
+
+
+@dataclass
+class RawAnswer:
+    id: str
+    prompt: str
+    text: str
+    new_tokens: int
+    hit_eos: bool
+    seconds: float
+
+
+def _sync(model: Any) -> None:
+    if next(model.parameters()).is_cuda:
+        torch.cuda.synchronize()
+
+
+def _device(model: Any) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _eos_ids(tokenizer: Any, model: Any) -> list[int]:
+    ids = {tokenizer.eos_token_id}
+    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if isinstance(gen_eos, int):
+        ids.add(gen_eos)
+    elif isinstance(gen_eos, list):
+        ids.update(gen_eos)
+    return sorted(i for i in ids if i is not None)
+
+
+@torch.inference_mode()
+def _generate_batch(model: Any, tokenizer: Any, prompts: list[str], s: GenerationSettings) -> tuple[list, float]:
+    tokenizer.padding_side = "left"
+    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=True).to(_device(model))
+    eos = _eos_ids(tokenizer, model)
+    kwargs: dict[str, Any] = {
+        "max_new_tokens": s.max_new_tokens,
+        "do_sample": False,
+        "pad_token_id": tokenizer.pad_token_id,
+        "eos_token_id": eos,
+    }
+    if s.force_new_tokens:
+        kwargs["min_new_tokens"] = s.max_new_tokens
+    _sync(model)
+    t0 = time.perf_counter()
+    out = model.generate(**enc, **kwargs)
+    _sync(model)
+    dt = time.perf_counter() - t0
+    gen = out[:, enc["input_ids"].shape[1] :]
+    rows = []
+    for seq in gen.tolist():
+        n, hit = len(seq), False
+        for i, tid in enumerate(seq):
+            if tid in eos:
+                n, hit = i + 1, True
+                break
+        text = tokenizer.decode(seq[: n - 1 if hit else n], skip_special_tokens=True).strip()
+        rows.append((text, n, hit))
+    return rows, dt
+
+
+def burn_in(model: Any, tokenizer: Any, prompt: str) -> float:
+    """One short generation so one-time costs (kernels, caches) stay out of the timed answers."""
+    s = GenerationSettings(max_new_tokens=4, batch_size=1)
+    _, dt = _generate_batch(model, tokenizer, [prompt], s)
+    return dt
+
+
+def generate(
+    model: Any, tokenizer: Any, items: list[tuple[str, str]], s: GenerationSettings
+) -> tuple[list[RawAnswer], float, float | None, int]:
+    """Answers for (id, prompt) items. Returns answers, total wall s, one-at-a-time s/answer, latency prompts."""
+    was_training = model.training
+    model.eval()
+    answers: list[RawAnswer] = []
+    wall = 0.0
+    for i in range(0, len(items), s.batch_size):
+        chunk = items[i : i + s.batch_size]
+        rows, dt = _generate_batch(model, tokenizer, [p for _, p in chunk], s)
+        wall += dt
+        for (rid, prompt), (text, n, hit) in zip(chunk, rows, strict=True):
+            answers.append(RawAnswer(rid, prompt, text, n, hit, dt / len(chunk)))
+    latency, n_lat = None, 0
+    if s.batch_size > 1 and s.latency_prompts > 0 and items:
+        n_lat = min(s.latency_prompts, len(items))
+        one = s.model_copy(update={"batch_size": 1})
+        latency = sum(_generate_batch(model, tokenizer, [p], one)[1] for _, p in items[:n_lat]) / n_lat
+    elif s.batch_size == 1 and items:
+        latency, n_lat = wall / len(items), len(items)
+    if was_training:
+        model.train()
+    return answers, wall, latency, n_lat
+
+
+@torch.inference_mode()
+def answer_nll(
+    model: Any, tokenizer: Any, pairs: list[tuple[str, str]], batch_size: int = 8, max_length: int = 512
+) -> list[tuple[float, int]]:
+    """For (prompt, reference answer) pairs: summed NLL in nats over the answer's tokens, and its characters.
+
+    bits per character = nll / chars / ln 2 compares candidates whose tokenizers differ.
+    """
+    was_training = model.training
+    model.eval()
+    tokenizer.padding_side = "right"
+    out: list[tuple[float, int]] = []
+    dev = _device(model)
+    for i in range(0, len(pairs), batch_size):
+        chunk = pairs[i : i + batch_size]
+        ids_list, masks = [], []
+        for prompt, ref in chunk:
+            p_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+            full = tokenizer(prompt + " " + ref, add_special_tokens=True)["input_ids"][:max_length]
+            ids_list.append(full)
+            masks.append([0] * min(len(p_ids), len(full)) + [1] * max(0, len(full) - len(p_ids)))
+        width = max(len(x) for x in ids_list)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        ids = torch.tensor([x + [pad] * (width - len(x)) for x in ids_list], device=dev)
+        att = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids_list], device=dev)
+        ans = torch.tensor([m + [0] * (width - len(m)) for m in masks], device=dev)
+        logits = model(input_ids=ids, attention_mask=att).logits.float()
+        logp = torch.log_softmax(logits[:, :-1], dim=-1)
+        tgt = ids[:, 1:]
+        nll = -logp.gather(-1, tgt.unsqueeze(-1)).squeeze(-1) * ans[:, 1:]
+        for row, (_, ref) in zip(nll.sum(dim=1).tolist(), chunk, strict=True):
+            out.append((float(row), max(1, len(ref.strip()))))
+    if was_training:
+        model.train()
+    return out
+
+
+def bits_per_char(pairs: list[tuple[float, int]]) -> list[float]:
+    return [nll / chars / math.log(2) for nll, chars in pairs]

@@ -1,0 +1,299 @@
+"""Per-answer scores, stage summaries with bootstrap intervals, and the composite score.
+
+Layout written into `RunResult.quality` by `score_run`::
+
+    quality["base"|"tuned"][metric] = {"mean", "lo", "hi", "n"}     # 95% bootstrap over prompts
+    quality["composite"] = {"formula", "weights", "base": {...}, "tuned": {...}, "tuned_vs_base": {...}}
+    quality["meaningful"] = bool                                     # False: shape-mode weights
+
+Metrics per answer (`Answer.scores`): chrf (0..100), contains, hangul_ratio, empty, repetition,
+distinct2, truncated (booleans as 0.0/1.0), bits_per_char (reference answers, when the run
+measured the loss) and composite (0..100). Stage summaries add chrf_corpus (corpus-level chrF++).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from harness.errors import UserError
+from harness.quality import metrics as m
+from harness.quality.bootstrap import ci_dict, paired_bootstrap
+
+STAGES = ("base", "tuned")
+METRICS = ("chrf", "contains", "hangul_ratio", "empty", "repetition", "distinct2", "truncated")
+REFERENCE_METRICS = ("chrf", "contains")
+
+# Each weight multiplies one term in 0..1 (higher is better). They need not sum to 1: the formula
+# divides by their sum. A sweep spec (`quality_weights`) overrides any of them; 0 drops a term.
+DEFAULT_WEIGHTS: dict[str, float] = {
+    # chrF++ / 100: closeness to the persona's reference answer in wording and style; character
+    # n-grams tolerate Korean particles and spacing. The main signal of a persona fine-tune.
+    "chrf": 0.35,
+    # contains: the reference's key phrase (the fact or catch-phrase) is in the answer, whatever
+    # the wording around it. Content, where chrF++ is mostly form.
+    "contains": 0.20,
+    # hangul_ratio: the persona speaks Korean; small base models drift into English or Chinese.
+    "hangul": 0.15,
+    # 1 - repetition: loops ("좋아 좋아 좋아 ...") are the commonest failure of small tuned models.
+    "clean": 0.15,
+    # 1 - truncated: an answer cut off at max_new_tokens did not learn to stop (rambling, no EOS).
+    "complete": 0.15,
+    # distinct2: lexical variety; overlaps with `clean`, so off by default.
+    "distinct": 0.0,
+    # 2^-bits_per_char (geometric-mean probability per character of the reference): the model's fit
+    # to the reference text, not the answer it wrote. Reported on its own as bits_per_char; off by default.
+    "likelihood": 0.0,
+}
+
+COMPOSITE_FORMULA = (
+    "composite = 100 × (1 − empty) × (w_chrf·chrF++/100 + w_contains·contains + w_hangul·hangul_ratio"
+    " + w_clean·(1 − repetition) + w_complete·(1 − truncated) + w_distinct·distinct2"
+    " + w_likelihood·2^(−bits_per_char)) / Σw, per answer, averaged over prompts (95% bootstrap CI);"
+    " an empty answer scores 0; a term that is undefined for an answer (hangul_ratio of an answer without"
+    " letters) is left out and Σw taken over the others; answers without a reference get no composite."
+)
+
+
+# ---------------------------------------------------------------- per answer
+
+
+def _f(x: bool | float | None) -> float | None:
+    return None if x is None else float(x)
+
+
+def score_answer(answer: str, reference: str | None, key_phrase: str | None, hit_eos: bool) -> dict[str, float | None]:
+    """Scores of one answer. A blank reference counts as none: reference-based metrics are then None."""
+    has_ref = reference is not None and reference.strip() != ""
+    return {
+        "chrf": m.chrf_sentence(answer, reference) if has_ref else None,  # type: ignore[arg-type]
+        "contains": _f(m.contains_match(answer, reference, key_phrase)) if has_ref else None,  # type: ignore[arg-type]
+        "hangul_ratio": m.hangul_ratio(answer),
+        "empty": _f(m.is_empty(answer)),
+        "repetition": m.repetition(answer),
+        "distinct2": m.distinct2(answer),
+        "truncated": _f(m.truncated(hit_eos)),
+    }
+
+
+# ---------------------------------------------------------------- composite
+
+
+def resolve_weights(weights: Mapping[str, Any] | None) -> dict[str, float]:
+    """DEFAULT_WEIGHTS overridden by `weights`. Unknown keys, negative or non-numeric weights and an
+    all-zero set raise UserError."""
+    out = dict(DEFAULT_WEIGHTS)
+    known = ", ".join(DEFAULT_WEIGHTS)
+    for key, value in (weights or {}).items():
+        if key not in DEFAULT_WEIGHTS:
+            raise UserError(f"unknown quality weight '{key}': known weights are {known}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise UserError(f"quality weight '{key}' must be a number >= 0, got {value!r}")
+        out[key] = float(value)
+    if sum(out.values()) <= 0:
+        raise UserError(f"quality weights are all 0: give at least one of {known} a positive weight")
+    return out
+
+
+def _value(scores: Mapping[str, Any], metric: str) -> float | None:
+    v = scores.get(metric)
+    if isinstance(v, Mapping):  # a stage summary: {mean, lo, hi, n}
+        v = v.get("mean")
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    return float(v)
+
+
+def _terms(scores: Mapping[str, Any]) -> dict[str, float | None]:
+    chrf, rep, bpc = _value(scores, "chrf"), _value(scores, "repetition"), _value(scores, "bits_per_char")
+    trunc = _value(scores, "truncated")
+    return {
+        "chrf": None if chrf is None else chrf / 100.0,
+        "contains": _value(scores, "contains"),
+        "hangul": _value(scores, "hangul_ratio"),
+        "clean": None if rep is None else 1.0 - rep,
+        "complete": None if trunc is None else 1.0 - trunc,
+        "distinct": _value(scores, "distinct2"),
+        "likelihood": None if bpc is None else 2.0 ** (-bpc),
+    }
+
+
+def composite(summary: Mapping[str, Any], weights: Mapping[str, Any] | None = None) -> float | None:
+    """COMPOSITE_FORMULA (0..100) applied to one answer's scores or to a stage summary's means.
+
+    On a summary it is a point estimate close to, not equal to, the mean of the per-answer
+    composites (which `score_run` reports with its interval). None when a reference-based term with
+    a positive weight is missing (no reference) or no weighted term is defined.
+    """
+    w = resolve_weights(weights)
+    terms = _terms(summary)
+    if any(terms[k] is None and w[k] > 0 for k in REFERENCE_METRICS):
+        return None
+    used = {k: t for k, t in terms.items() if t is not None and w[k] > 0}
+    total = sum(w[k] for k in used)
+    if total <= 0:
+        return None
+    empty = _value(summary, "empty") or 0.0
+    score = 100.0 * (1.0 - empty) * sum(w[k] * t for k, t in used.items()) / total
+    return min(100.0, max(0.0, score))
+
+
+# ---------------------------------------------------------------- summaries
+
+
+def _chrf_corpus_ci(hyps: Sequence[str], refs: Sequence[str], resamples: int, seed: int, level: float) -> dict:
+    n = len(hyps)
+    if n == 0:
+        return {"mean": None, "lo": None, "hi": None, "n": 0}
+    mean = m.chrf_corpus(hyps, refs)
+    stats = m.chrf_corpus_stats(hyps, refs) if n > 1 else None
+    if stats is None:
+        lo = hi = mean if n == 1 else None
+        return {"mean": mean, "lo": lo, "hi": hi, "n": n}
+    arr = np.asarray(stats, dtype=float)  # (n, k) statistics per pair
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(resamples, n))
+    sums = arr[idx].sum(axis=1)  # (resamples, k)
+    boot = np.asarray([m.chrf_from_stats(s) for s in sums])
+    lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
+    return {"mean": mean, "lo": min(float(lo), mean), "hi": max(float(hi), mean), "n": n}
+
+
+def summarize(
+    per_answer: Sequence[Mapping[str, float | None]],
+    bpc: Sequence[float | None] | None,
+    seed: int = 0,
+    resamples: int = 1000,
+    hyps: Sequence[str] | None = None,
+    refs: Sequence[str] | None = None,
+    level: float = 0.95,
+) -> dict[str, dict]:
+    """{metric: {mean, lo, hi, n}} over one stage's answers (None values skipped), for every metric in
+    the per-answer dicts; plus "bits_per_char" from `bpc` (one per reference answer) when given and
+    "chrf_corpus" (corpus-level chrF++, prompts resampled as pairs) when `hyps` and `refs` are given."""
+    keys: list[str] = [k for k in METRICS if any(k in s for s in per_answer)]
+    keys += sorted({k for s in per_answer for k in s} - set(keys))
+    out: dict[str, dict] = {}
+    for k in keys:
+        out[k] = ci_dict((s.get(k) for s in per_answer), resamples=resamples, seed=seed, level=level)
+    if bpc is not None:
+        out["bits_per_char"] = ci_dict(bpc, resamples=resamples, seed=seed, level=level)
+    if hyps is not None and refs is not None:
+        if len(hyps) != len(refs):
+            raise ValueError(f"summarize: {len(hyps)} hyps but {len(refs)} refs")
+        pairs = [(h, r) for h, r in zip(hyps, refs, strict=True) if r is not None and r.strip()]
+        out["chrf_corpus"] = _chrf_corpus_ci([h for h, _ in pairs], [r for _, r in pairs], resamples, seed, level)
+    return out
+
+
+# ---------------------------------------------------------------- one run
+
+
+def _field(obj: Any, name: str, default: Any = None) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def _stage_bpc(stage: str, answers: list[Any], bpc: Sequence[float | None] | None) -> list[float | None]:
+    """bpc per answer of the stage: the list is aligned with the stage's reference answers, or with all of them."""
+    if bpc is None:
+        return [None] * len(answers)
+    with_ref = [i for i, a in enumerate(answers) if (_field(a, "reference") or "").strip()]
+    out: list[float | None] = [None] * len(answers)
+    if len(bpc) == len(with_ref):
+        for i, v in zip(with_ref, bpc, strict=True):
+            out[i] = v
+    elif len(bpc) == len(answers):
+        out = list(bpc)
+    else:
+        raise ValueError(
+            f"bits_per_char for stage {stage}: {len(bpc)} values for {len(with_ref)} reference answers"
+            f" ({len(answers)} answers)"
+        )
+    return [None if v is None else float(v) for v in out]
+
+
+def score_run(
+    answers: Iterable[Any],
+    bpc_by_stage: Mapping[str, Sequence[float | None]] | None,
+    weights: Mapping[str, Any] | None,
+    meaningful: bool,
+    seed: int = 0,
+    resamples: int = 1000,
+) -> tuple[list[dict[str, float | None]], dict[str, Any]]:
+    """Score every answer (`Answer` objects or their dicts; an optional `key_phrase` field is used by
+    contains-match) and summarise each stage. Returns (per-answer scores aligned with `answers`,
+    the `RunResult.quality` dict). Stages without answers are left out of the quality dict."""
+    answers = list(answers)
+    w = resolve_weights(weights)
+    bpc_by_stage = bpc_by_stage or {}
+    unknown = sorted(set(bpc_by_stage) - set(STAGES))
+    if unknown:
+        raise ValueError(f"bits_per_char for unknown stage(s) {unknown}: stages are {', '.join(STAGES)}")
+    per_answer: list[dict[str, float | None]] = [{} for _ in answers]
+    quality: dict[str, Any] = {}
+    composite_block: dict[str, Any] = {"formula": COMPOSITE_FORMULA, "weights": w}
+    for stage in STAGES:
+        idx = [i for i, a in enumerate(answers) if _field(a, "stage") == stage]
+        if not idx:
+            continue
+        stage_answers = [answers[i] for i in idx]
+        bpcs = _stage_bpc(stage, stage_answers, bpc_by_stage.get(stage))
+        for i, a, b in zip(idx, stage_answers, bpcs, strict=True):
+            scores = score_answer(
+                str(_field(a, "answer", "")),
+                _field(a, "reference"),
+                _field(a, "key_phrase"),
+                bool(_field(a, "hit_eos")),
+            )
+            if b is not None:
+                scores["bits_per_char"] = b
+            scores["composite"] = composite(scores, w)
+            per_answer[i] = scores
+        stage_scores = [per_answer[i] for i in idx]
+        no_composite = [{k: v for k, v in s.items() if k != "composite"} for s in stage_scores]
+        summary = summarize(
+            no_composite,
+            None,
+            seed=seed,
+            resamples=resamples,
+            hyps=[str(_field(a, "answer", "")) for a in stage_answers],
+            refs=[_field(a, "reference") for a in stage_answers],
+        )
+        quality[stage] = summary
+        composite_block[stage] = ci_dict((s["composite"] for s in stage_scores), resamples=resamples, seed=seed)
+    if "base" in quality and "tuned" in quality:
+        composite_block["tuned_vs_base"] = _tuned_vs_base(answers, per_answer, resamples, seed)
+    quality["composite"] = composite_block
+    quality["meaningful"] = bool(meaningful)
+    return per_answer, quality
+
+
+def _tuned_vs_base(answers: list[Any], per_answer: list[dict], resamples: int, seed: int) -> dict[str, Any]:
+    """Paired bootstrap of the per-answer composite, tuned (A) minus base (B), over the prompts both answered."""
+    by_stage: dict[str, dict[str, float]] = {"base": {}, "tuned": {}}
+    for a, s in zip(answers, per_answer, strict=True):
+        v = s.get("composite")
+        if v is not None:
+            by_stage[str(_field(a, "stage"))][str(_field(a, "id"))] = v
+    ids = [i for i in by_stage["tuned"] if i in by_stage["base"]]
+    return paired_bootstrap(
+        [by_stage["tuned"][i] for i in ids], [by_stage["base"][i] for i in ids], resamples=resamples, seed=seed
+    )
+
+
+__all__ = [
+    "COMPOSITE_FORMULA",
+    "DEFAULT_WEIGHTS",
+    "METRICS",
+    "STAGES",
+    "composite",
+    "resolve_weights",
+    "score_answer",
+    "score_run",
+    "summarize",
+]

@@ -1,0 +1,200 @@
+"""One run's result: a versioned JSON document, written atomically.
+
+The report reads these files only. A run that fails is still a result: its
+status and reason say why, and whatever was measured before the failure is kept.
+
+Units: seconds, MiB (2**20 bytes), joules. A figure that could not be
+measured on this machine (GPU fields on a CPU-only machine) is null, never 0.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from harness.atomic import atomic_write_text
+
+SCHEMA_VERSION = 1
+
+Status = Literal["ok", "oom", "crashed", "timeout", "unsupported", "cancelled", "mismatch", "failed"]
+FAILED_STATUSES = ("oom", "crashed", "timeout", "cancelled", "failed")
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PhaseStats(Model):
+    """One phase (load, train, generate_base, ...): wall time and memory peaks inside it."""
+
+    wall_s: float
+    nvml_device_used_peak_mib: float | None = None  # whole device: includes other processes and the CUDA context
+    nvml_process_peak_mib: float | None = None  # this process's own GPU memory, per NVML
+    torch_max_allocated_mib: float | None = None  # torch.cuda.max_memory_allocated, reset at phase start
+    torch_max_reserved_mib: float | None = None  # torch.cuda.max_memory_reserved, reset at phase start
+    host_rss_peak_mib: float | None = None  # resident host memory of this process
+    energy_j: float | None = None  # integral of NVML power over the phase
+    samples: int = 0  # monitor samples taken inside the phase
+
+
+class StepTimes(Model):
+    """Per-step wall times of training; the burn-in steps carry one-time costs."""
+
+    times_s: list[float]
+    burn_in_steps: int
+    burn_in_s: float | None = None
+    steady_mean_s: float | None = None
+    steady_p50_s: float | None = None
+    steady_p90_s: float | None = None
+    steady_p99_s: float | None = None
+
+
+class Effective(Model):
+    """Settings read back from the trainer and the model, not copied from the request."""
+
+    global_steps: int | None = None
+    per_device_batch: int | None = None
+    grad_accum: int | None = None
+    effective_batch: int | None = None
+    epochs: float | None = None
+    gradient_checkpointing: bool | str | None = None
+    dtype: str | None = None  # compute dtype of the trainable weights' base
+    optimizer: str | None = None
+    lr_scheduler: str | None = None
+    learning_rate: float | None = None
+    max_length: int | None = None
+    padding: str | None = None  # e.g. "longest", "multiple of 256"
+    packing: bool | None = None
+    padding_free: bool | None = None
+    completion_only_loss: bool | None = None
+    loss_type: str | None = None
+    lora_rank: int | None = None
+    lora_alpha: int | None = None
+    lora_dropout: float | None = None
+    lora_targets: list[str] | None = None
+    trainable_params: int | None = None
+    total_params: int | None = None
+    fp32_params: int | None = None  # parameters upcast to fp32 (e.g. by prepare_model_for_kbit_training)
+    quantized_modules: int | None = None
+    unsloth_path: str | None = None  # "native" or "generic"
+    unsloth_env: dict[str, str] | None = None
+    mismatches: list[str] = []  # request vs effective differences; non-empty -> status "mismatch"
+
+
+class Answer(Model):
+    id: str  # row id in the data file
+    stage: Literal["base", "tuned"]
+    prompt: str
+    reference: str | None  # None for rows without a reference (graded by hand)
+    key_phrase: str | None = None  # for contains-match (KorQuAD answer span); None: the whole reference
+    answer: str
+    new_tokens: int
+    hit_eos: bool
+    seconds: float | None = None  # this answer's share of its batch's time
+    scores: dict[str, float | None] = {}  # per-answer quality metrics (harness.quality)
+
+
+class Generation(Model):
+    stage: Literal["base", "tuned"]
+    batch_size: int
+    max_new_tokens: int
+    forced_new_tokens: bool
+    merged_adapter: bool
+    prompts: int
+    new_tokens: int
+    wall_s: float
+    s_per_answer: float
+    tokens_per_s: float
+    latency_s_per_answer: float | None = None  # one at a time, on `latency_prompts` prompts
+    latency_prompts: int = 0
+
+
+class Weights(Model):
+    mode: Literal["real", "shape"]
+    source: str  # "gguf:<file>", "hub:<id>", "local:<dir>", "shape:<config hash>"
+    path: str | None = None
+    tokenizer: str  # where the tokenizer came from; shape mode records a tokenizer trained on the data
+    seed: int | None = None
+    params: int | None = None
+
+
+class Environment(Model):
+    host: str
+    platform: str
+    python: str
+    packages: dict[str, str | None]
+    git_sha: str | None
+    git_dirty: bool | None
+    command: list[str]
+    device: Literal["cpu", "cuda"]
+    gpu_name: str | None = None
+    gpu_index: int | None = None
+    gpu_uuid: str | None = None
+    compute_capability: str | None = None
+    gpu_total_mib: float | None = None
+    driver: str | None = None
+    cuda: str | None = None
+    cpu_count: int | None = None
+    env_vars: dict[str, str] = {}
+
+
+class RunResult(Model):
+    schema_version: int = SCHEMA_VERSION
+    key: str
+    label: str
+    status: Status
+    reason: str | None = None
+    request: dict[str, Any]
+    started_at: str
+    finished_at: str | None = None
+    wall_s: float | None = None  # the child's whole life, from process start to result write
+    weights: Weights | None = None
+    one_time: dict[str, float] = {}  # e.g. weights_conversion_s, shape_build_s: kept out of run figures
+    baseline: PhaseStats | None = None  # idle figures before the model loads
+    phases: dict[str, PhaseStats] = {}
+    steps: StepTimes | None = None
+    loss_curve: list[tuple[int, float]] = []
+    effective: Effective | None = None
+    generation: list[Generation] = []
+    answers: list[Answer] = []
+    quality: dict[str, Any] = {}  # per stage: metric -> {mean, lo, hi, n}; see harness.quality
+    environment: Environment | None = None
+    stderr_tail: str | None = None  # filled by the sweep for crashed runs
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=1)
+
+    def write(self, path: Path) -> None:
+        atomic_write_text(path, self.to_json())
+
+    @classmethod
+    def read(cls, path: Path) -> RunResult:
+        """Raises CorruptResult if the file is unreadable, truncated or of another schema."""
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise CorruptResult(f"{path}: unreadable result ({e.__class__.__name__})") from None
+        if not isinstance(raw, dict) or raw.get("schema_version") != SCHEMA_VERSION:
+            raise CorruptResult(f"{path}: not a schema-{SCHEMA_VERSION} result")
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as e:
+            raise CorruptResult(f"{path}: invalid result ({e.errors()[0]['loc']})") from None
+
+    @property
+    def candidate(self) -> str:
+        return self.request["candidate"]["name"]
+
+    @property
+    def rank(self) -> int:
+        return int(self.request["lora"]["rank"])
+
+
+class CorruptResult(Exception):
+    pass

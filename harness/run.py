@@ -1,0 +1,304 @@
+"""One run, in its own process: load, answer (base), fine-tune, answer (tuned), score, write.
+
+    python -m harness.run --request REQ.json --result OUT.json --key KEY
+
+The sweep starts this module in a fresh interpreter for every run (Unsloth patches libraries
+globally, and allocator state leaks between runs). It announces `HARNESS_PHASE <name>` lines on
+stdout, writes a RunResult atomically whatever the outcome (ok, oom, unsupported, mismatch, failed)
+and exits 0 when it did. Only a hard death (signal) leaves the result to the parent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from harness import faults
+from harness.config import RunRequest
+from harness.errors import UserError
+from harness.result import Answer, Generation, RunResult, Weights
+
+T_START = time.perf_counter()
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def is_oom(e: BaseException) -> bool:
+    name = type(e).__name__
+    return name in ("OutOfMemoryError", "InjectedOOM") or "out of memory" in str(e).lower()
+
+
+class Run:
+    """State of one run; every phase adds to `self.result`, so a failure keeps what was measured."""
+
+    def __init__(self, request: RunRequest, key: str, result_path: Path) -> None:
+        self.request = request
+        self.result_path = result_path
+        self.result = RunResult(
+            key=key,
+            label=request.label,
+            status="failed",
+            reason="did not finish",
+            request=request.model_dump(mode="json"),
+            started_at=now(),
+        )
+        self.monitor: Any = None
+        self.phase_name = "start"
+
+    # ------------------------------------------------------------ outcome
+    def finish(self, status: str, reason: str | None) -> None:
+        self.result.status = status  # type: ignore[assignment]
+        self.result.reason = reason
+        self.result.finished_at = now()
+        self.result.wall_s = time.perf_counter() - T_START
+        if self.monitor is not None:
+            self.result.phases.update(self.monitor.phases)
+            self.monitor.stop()
+        faults.hit("write", self.request.label)
+        self.result.write(self.result_path)
+
+    # ------------------------------------------------------------ the run
+    def execute(self) -> None:
+        req = self.request
+        faults.hit("start", req.label)
+        from harness.backends.capability import check, gpu_capability
+
+        gpu = gpu_capability(0) if req.device != "cpu" else None
+        reason = check(req, gpu)
+        if reason:
+            self.finish("unsupported", reason)
+            return
+
+        unsloth_env: dict[str, str] = {}
+        if req.backend == "unsloth":
+            from harness.backends.load import import_unsloth_first
+
+            unsloth_env = import_unsloth_first(req.unsloth)
+
+        import torch
+
+        from harness import data as data_mod
+        from harness import env, generate, train, weights
+        from harness.backends import load
+        from harness.monitor import Monitor
+
+        device = "cuda" if (req.device != "cpu" and torch.cuda.is_available()) else "cpu"
+        gpu_index = 0 if device == "cuda" else None
+        self.result.environment = env.capture(gpu_index)
+        self.monitor = mon = Monitor(gpu_index=gpu_index).start()
+        self.result.baseline = mon.snapshot("baseline")  # before the model loads
+
+        # data (validated by the CLI before the sweep; checked again here)
+        data_path = data_mod.resolve_data_path(req.data.path)
+        examples = data_mod.load_examples(data_path, req.data.format)
+        splits = data_mod.select_rows(
+            examples, req.data.train_rows, req.data.eval_rows, req.data.grade_rows, str(data_path)
+        )
+        template = req.data.prompt_template or req.candidate.prompt_template
+        data_mod.validate_template(template, splits.train + splits.eval + splits.grade)
+
+        # weights: one-time work (conversion, shape build) kept out of the phases
+        texts = [e.question + " " + (e.answer or "") for e in examples]
+        w = weights.resolve(req, device, texts, data_mod.file_sha256(data_path))
+        self.result.one_time.update(w.one_time)
+
+        dtype = load.resolve_dtype(req, device)
+        faults.hit("load", req.label)
+        self.phase_name = "load"
+        with mon.phase("load"):
+            if req.backend == "unsloth":
+                model, tok, load_info = load.load_unsloth(req, w, dtype)
+            else:
+                model, tok, load_info = load.load_hf(req, w, device, dtype)
+        counts = load.count_params(model)
+        self.result.weights = Weights(
+            mode=req.weights, source=w.source, path=str(w.model_dir), tokenizer=w.tokenizer_desc,
+            seed=w.seed, params=counts["total_params"],
+        )  # fmt: skip
+
+        eos = tok.eos_token if req.data.append_eos else None
+        train_rows = [
+            {"prompt": data_mod.render_prompt(template, e), "completion": data_mod.render_completion(e, eos)}
+            for e in splits.train
+        ]
+        eval_items = [(e.id, data_mod.render_prompt(template, e)) for e in splits.eval]
+        grade_items = [(e.id, data_mod.render_prompt(template, e)) for e in splits.grade]
+        refs = {e.id: e for e in splits.eval + splits.grade}
+        nll_pairs = [(data_mod.render_prompt(template, e), e.answer or "") for e in splits.eval]
+        bpc: dict[str, list[float]] = {}
+
+        def answer_stage(stage: str, mdl: Any) -> None:
+            items = eval_items + grade_items
+            if not items:
+                return
+            faults.hit("generate", req.label)
+            self.phase_name = f"generate_{stage}"
+            self.result.one_time[f"generate_{stage}_burn_in_s"] = generate.burn_in(mdl, tok, items[0][1])
+            with mon.phase(f"generate_{stage}"):
+                raw, wall, latency, n_lat = generate.generate(mdl, tok, items, req.generation)
+            new_tokens = sum(a.new_tokens for a in raw)
+            self.result.generation.append(
+                Generation(
+                    stage=stage,
+                    batch_size=req.generation.batch_size,
+                    max_new_tokens=req.generation.max_new_tokens,
+                    forced_new_tokens=req.generation.force_new_tokens,
+                    merged_adapter=(stage == "tuned" and req.generation.merge_adapter and req.quant == "none"),
+                    prompts=len(raw),
+                    new_tokens=new_tokens,
+                    wall_s=wall,
+                    s_per_answer=wall / len(raw),
+                    tokens_per_s=new_tokens / wall if wall > 0 else 0.0,
+                    latency_s_per_answer=latency,
+                    latency_prompts=n_lat,
+                )
+            )
+            for a in raw:
+                ex = refs[a.id]
+                self.result.answers.append(
+                    Answer(
+                        id=a.id,
+                        stage=stage,
+                        prompt=a.prompt,
+                        reference=ex.answer,
+                        key_phrase=ex.key_phrase,
+                        answer=a.text,
+                        new_tokens=a.new_tokens,
+                        hit_eos=a.hit_eos,
+                        seconds=a.seconds,
+                    )
+                )
+            if nll_pairs:
+                self.phase_name = f"eval_{stage}"
+                with mon.phase(f"eval_{stage}"):
+                    bpc[stage] = generate.bits_per_char(generate.answer_nll(mdl, tok, nll_pairs))
+
+        if req.generation.base_answers:
+            if req.backend == "unsloth":
+                from unsloth import FastLanguageModel
+
+                FastLanguageModel.for_inference(model)
+            answer_stage("base", model)
+
+        self.phase_name = "lora"
+        with mon.phase("lora"):
+            if req.backend == "unsloth":
+                model, lora_info = load.add_lora_unsloth(model, req)
+            else:
+                model, lora_info = load.add_lora_hf(model, req)
+        counts = load.count_params(model)
+
+        timer = train.StepTimer(cuda=device == "cuda", label=req.label)
+        out_dir = Path(tempfile.mkdtemp(prefix="trainer-", dir=os.getcwd()))
+        self.phase_name = "train_setup"
+        with mon.phase("train_setup"):  # tokenising the data, building the optimizer
+            trainer = train.build_trainer(model, tok, train_rows, req, out_dir, device, dtype, timer)
+        self.phase_name = "train"
+        with mon.phase("train"):
+            trainer.train()
+        self.result.steps = train.step_stats(timer.times, req.train.burn_in_steps)
+        self.result.loss_curve = train.loss_curve(trainer)
+        extra = {
+            "dtype": load.dtype_name(dtype),
+            "lora_targets": lora_info.get("lora_targets"),
+            "quantized_modules": load_info.get("quantized_modules"),
+            "unsloth_path": load_info.get("unsloth_path"),
+            "unsloth_env": unsloth_env or None,
+            **counts,
+        }
+        self.result.effective = train.read_effective(trainer, req, len(train_rows), extra)
+        self.result.one_time.update({k: float(v) for k, v in lora_info.items() if isinstance(v, int | float)})
+
+        model = trainer.model
+        del trainer
+        gc.collect()
+        if device == "cuda":
+            torch.cuda.empty_cache()  # the optimizer state is gone; generation starts from what it needs
+        if req.generation.merge_adapter and req.quant == "none" and req.backend == "hf":
+            t0 = time.perf_counter()
+            model = model.merge_and_unload()
+            self.result.one_time["merge_adapter_s"] = time.perf_counter() - t0
+        if req.backend == "unsloth":
+            from unsloth import FastLanguageModel
+
+            FastLanguageModel.for_inference(model)
+        answer_stage("tuned", model)
+
+        self.phase_name = "score"
+        with mon.phase("score"):
+            self.score(bpc)
+
+        eff = self.result.effective
+        if eff is not None and eff.mismatches:
+            self.finish("mismatch", "; ".join(eff.mismatches))
+        else:
+            self.finish("ok", None)
+
+    def score(self, bpc: dict[str, list[float]]) -> None:
+        from harness.quality.score import score_run
+
+        answers = [a.model_dump() for a in self.result.answers]
+        per_answer, quality = score_run(
+            answers, bpc, self.request.quality_weights, meaningful=self.request.weights == "real"
+        )
+        for a, s in zip(self.result.answers, per_answer, strict=True):
+            a.scores = s
+        self.result.quality = quality
+
+
+def _oom_reason(run: Run, e: BaseException) -> str:
+    peaks = run.monitor.current_peak_mib() if run.monitor is not None else {}
+    reached = ", ".join(f"{k.removesuffix('_mib')} {v:,.0f} MiB" for k, v in peaks.items() if v is not None)
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return (
+        f"out of memory in phase {run.phase_name}"
+        + (f" (peak reached: {reached})" if reached else "")
+        + f": {first[:300]}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m harness.run", description=__doc__.splitlines()[0])
+    ap.add_argument("--request", required=True, type=Path)
+    ap.add_argument("--result", required=True, type=Path)
+    ap.add_argument("--key", required=True)
+    args = ap.parse_args(argv)
+
+    if faults.fake_run(args.request, args.result, args.key):
+        return 0
+    try:
+        request = RunRequest.model_validate(json.loads(args.request.read_text(encoding="utf-8")))
+    except Exception as e:  # the parent wrote it; a bad one is a bug or a hand edit
+        print(f"error: {args.request}: not a valid run request ({type(e).__name__})", file=sys.stderr)
+        return 2
+    run = Run(request, args.key, args.result)
+    try:
+        run.execute()
+    except UserError as e:
+        run.finish("failed", str(e))
+    except Exception as e:
+        traceback.print_exc()
+        if is_oom(e):
+            try:
+                run.finish("oom", _oom_reason(run, e))
+            except Exception:
+                return 1
+        else:
+            first = (str(e).strip().splitlines() or [""])[0][:300]
+            run.finish("failed", f"{type(e).__name__} in phase {run.phase_name}: {first}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""The harness measuring itself: can its figures be trusted?
+
+    python -m harness selfbench --out results/selfbench      # writes selfbench.json, prints a table
+
+- tracker accuracy: a known allocation (1,000 MiB) recovered by each memory figure; goal within 1%.
+- spike capture: a 50 ms allocation seen by the sampler.
+- monitoring overhead: steady step time of a fixed training step with the sampler on vs off; goal <= 1%.
+- memory bandwidth: a device-to-device copy, for the generation floor (weights bytes / bandwidth a token).
+
+On a machine without a GPU the host-memory parts run and the GPU parts say why they did not.
+Sweep overhead (sweep wall time / sum of the runs' own times) comes from a sweep's manifest and is
+shown by the report.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.atomic import atomic_write_text
+from harness.monitor import MIB, Monitor
+
+KNOWN_MIB = 1000
+
+
+def _pct(measured: float | None, known: float) -> float | None:
+    return None if measured is None else 100.0 * (measured - known) / known
+
+
+def host_tracker() -> dict[str, Any]:
+    mon = Monitor(gpu_index=None).start()
+    try:
+        base = mon.snapshot().host_rss_peak_mib or 0.0
+        with mon.phase("alloc", announce=False) as ph:
+            a = np.empty(KNOWN_MIB * MIB, dtype=np.uint8)
+            a.fill(1)
+            time.sleep(0.05)
+            del a
+    finally:
+        mon.stop()
+    grown = (ph.stats.host_rss_peak_mib or 0.0) - base
+    return {"known_mib": KNOWN_MIB, "host_rss_mib": grown, "host_rss_error_pct": _pct(grown, KNOWN_MIB)}
+
+
+def gpu_tracker(torch: Any) -> dict[str, Any]:
+    torch.zeros(1, device="cuda")
+    torch.cuda.synchronize()
+    mon = Monitor(gpu_index=0).start()
+    try:
+        before = mon.snapshot()
+        with mon.phase("alloc", announce=False) as ph:
+            x = torch.empty(KNOWN_MIB * MIB, dtype=torch.uint8, device="cuda")
+            x.fill_(1)
+            torch.cuda.synchronize()
+            time.sleep(0.1)
+            del x
+        with mon.phase("spike", announce=False) as sp:
+            time.sleep(0.05)
+            y = torch.empty(512 * MIB, dtype=torch.uint8, device="cuda")
+            torch.cuda.synchronize()
+            time.sleep(0.05)
+            del y
+            torch.cuda.empty_cache()
+            time.sleep(0.1)
+    finally:
+        mon.stop()
+    s, b = ph.stats, before
+    figures = {
+        "torch_max_allocated_mib": s.torch_max_allocated_mib,
+        "torch_max_reserved_mib": s.torch_max_reserved_mib,
+        "nvml_process_mib": (s.nvml_process_peak_mib or 0) - (b.nvml_process_peak_mib or 0),
+        "nvml_device_mib": (s.nvml_device_used_peak_mib or 0) - (b.nvml_device_used_peak_mib or 0),
+    }
+    out: dict[str, Any] = {"known_mib": KNOWN_MIB, **figures}
+    out.update({k.replace("_mib", "_error_pct"): _pct(v, KNOWN_MIB) for k, v in figures.items()})
+    spike = (sp.stats.nvml_process_peak_mib or 0) - (b.nvml_process_peak_mib or 0)
+    out["spike_50ms_seen_mib"] = spike
+    out["spike_50ms_caught"] = spike >= 500
+    return out
+
+
+def _step_loop(torch: Any, device: str, steps: int) -> list[float]:
+    """A fixed training step (MLP forward, backward, AdamW), timed with a sync before each clock read."""
+    torch.manual_seed(0)
+    width = 4096 if device == "cuda" else 512
+    model = torch.nn.Sequential(*[torch.nn.Linear(width, width) for _ in range(8)]).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    x = torch.randn(64, width, device=device)
+    times = []
+    for _ in range(steps):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        loss = model(x).pow(2).mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def monitor_overhead(torch: Any, device: str, rounds: int = 6, steps: int = 30) -> dict[str, Any]:
+    """Alternate sampler-off and sampler-on blocks (after a burn-in) so drift hits both alike."""
+    _step_loop(torch, device, 10)  # burn-in: allocator, kernels, caches
+    off: list[float] = []
+    on: list[float] = []
+    for _ in range(rounds):
+        off.extend(_step_loop(torch, device, steps)[5:])
+        mon = Monitor(gpu_index=0 if device == "cuda" else None).start()
+        try:
+            on.extend(_step_loop(torch, device, steps)[5:])
+        finally:
+            mon.stop()
+    m_off, m_on = statistics.median(off), statistics.median(on)
+    return {
+        "device": device,
+        "step_median_off_s": m_off,
+        "step_median_on_s": m_on,
+        "overhead_pct": 100.0 * (m_on - m_off) / m_off,
+        "steps_each": len(off),
+        "goal_pct": 1.0,
+    }
+
+
+def bandwidth(torch: Any) -> dict[str, Any]:
+    n = 2 * 1024**3  # 2 GiB
+    a = torch.empty(n, dtype=torch.uint8, device="cuda")
+    b = torch.empty_like(a)
+    for _ in range(3):
+        b.copy_(a)
+    torch.cuda.synchronize()
+    reps, t0 = 10, time.perf_counter()
+    for _ in range(reps):
+        b.copy_(a)
+    torch.cuda.synchronize()
+    dt = (time.perf_counter() - t0) / reps
+    return {"copy_bytes": n, "gb_per_s_read_plus_write": 2 * n / dt / 1e9}
+
+
+def run_all() -> dict[str, Any]:
+    import torch
+
+    out: dict[str, Any] = {"host_tracker": host_tracker()}
+    if torch.cuda.is_available():
+        out["gpu_name"] = torch.cuda.get_device_name(0)
+        out["gpu_tracker"] = gpu_tracker(torch)
+        out["monitor_overhead"] = monitor_overhead(torch, "cuda")
+        out["bandwidth"] = bandwidth(torch)
+    else:
+        out["gpu_name"] = None
+        out["gpu_tracker"] = {"skipped": "no CUDA GPU on this machine"}
+        out["monitor_overhead"] = monitor_overhead(torch, "cpu", rounds=3, steps=15)
+        out["bandwidth"] = {"skipped": "no CUDA GPU on this machine"}
+    from harness.env import capture
+
+    out["environment"] = capture(0 if torch.cuda.is_available() else None).model_dump(mode="json")
+    return out
+
+
+def main(out_dir: Path) -> int:
+    res = run_all()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "selfbench.json", json.dumps(res, indent=1))
+    ht, gt, mo = res["host_tracker"], res["gpu_tracker"], res["monitor_overhead"]
+    print(f"host RSS tracker: {ht['host_rss_mib']:.1f} MiB for {KNOWN_MIB} ({ht['host_rss_error_pct']:+.2f}%)")
+    if "skipped" in gt:
+        print(f"GPU tracker: skipped ({gt['skipped']})")
+    else:
+        for k in ("torch_max_allocated", "torch_max_reserved", "nvml_process", "nvml_device"):
+            print(f"GPU {k}: {gt[k + '_mib']:.1f} MiB ({gt[k + '_error_pct']:+.2f}%, goal within 1%)")
+        print(f"50 ms spike caught: {gt['spike_50ms_caught']} ({gt['spike_50ms_seen_mib']:.0f} MiB seen)")
+    print(f"monitor overhead ({mo['device']}): {mo['overhead_pct']:+.2f}% of a {mo['step_median_off_s'] * 1e3:.2f} ms "
+          f"step (goal <= {mo['goal_pct']}%)")  # fmt: skip
+    if "gb_per_s_read_plus_write" in res["bandwidth"]:
+        print(f"device copy bandwidth: {res['bandwidth']['gb_per_s_read_plus_write']:.0f} GB/s (read + write)")
+    print(out_dir / "selfbench.json")
+    return 0

@@ -1,0 +1,217 @@
+"""Capability checks, the nf4 and Unsloth request paths, and the mismatch rule (CPU only)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import types
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import torch
+
+from harness.backends import capability, load
+from harness.train import expected_steps, read_effective
+from harness.weights import ResolvedWeights
+from tests.tiny import tiny_candidate, tiny_request
+
+H100 = ("NVIDIA H100 80GB HBM3", (9, 0))
+M6000 = ("Quadro M6000", (5, 2))
+
+
+# ---------------------------------------------------------------- capability checks
+
+
+@pytest.mark.parametrize(
+    ("over", "gpu", "expect"),
+    [
+        ({"backend": "unsloth"}, None, "unsloth needs a CUDA GPU"),
+        ({"quant": "nf4"}, None, "nf4 (bitsandbytes 4-bit) needs a CUDA GPU"),
+        ({"device": "cuda"}, None, "no CUDA GPU is visible"),
+        ({"backend": "unsloth", "device": "auto"}, M6000, "compute capability >= 7.0; Quadro M6000 has 5.2"),
+        ({"train": {"gradient_checkpointing": "unsloth"}, "device": "auto"}, H100, "Unsloth's own offloading"),
+    ],
+)
+def test_unsupported_reasons(over: dict, gpu: Any, expect: str) -> None:
+    reason = capability.check(tiny_request("llama", **over), gpu)
+    assert reason is not None and expect in reason
+
+
+def test_missing_packages_are_unsupported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(capability, "installed", lambda m: False)
+    r = capability.check(tiny_request("llama", backend="unsloth", device="auto"), H100)
+    assert r is not None and "unsloth is not installed" in r
+    r = capability.check(tiny_request("llama", quant="nf4", device="auto"), H100)
+    assert r is not None and "bitsandbytes is not installed" in r
+    r = capability.check(tiny_request("llama", train={"optimizer": "paged_adamw_8bit"}, device="auto"), H100)
+    assert r is not None and "bitsandbytes" in r
+
+
+def test_supported_cases(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert capability.check(tiny_request("llama"), None) is None  # plain LoRA on the CPU
+    monkeypatch.setattr(capability, "installed", lambda m: True)
+    assert capability.check(tiny_request("llama", backend="unsloth", quant="nf4", device="auto"), H100) is None
+
+
+def test_no_gpu_on_this_machine_reports_none() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert capability.gpu_capability(0) is None
+
+
+# ---------------------------------------------------------------- the nf4 request path
+
+
+def test_nf4_config_is_double_quant_nf4_with_compute_dtype() -> None:
+    cfg = load._bnb_config(torch.bfloat16)
+    assert cfg.load_in_4bit and cfg.bnb_4bit_quant_type == "nf4" and cfg.bnb_4bit_use_double_quant
+    assert cfg.bnb_4bit_compute_dtype == torch.bfloat16
+
+
+def test_hf_load_passes_quantization_for_nf4(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    seen: dict[str, Any] = {}
+
+    class FakeModel(torch.nn.Module):
+        config = SimpleNamespace(_attn_implementation="sdpa")
+
+    def fake_from_pretrained(path: str, **kw: Any) -> Any:
+        seen.update(kw)
+        return FakeModel()
+
+    import transformers
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", staticmethod(fake_from_pretrained))
+    monkeypatch.setattr(
+        transformers.AutoTokenizer, "from_pretrained",
+        staticmethod(lambda *a, **k: SimpleNamespace(pad_token=None, eos_token="</s>")),
+    )  # fmt: skip
+    w = ResolvedWeights(model_dir=tmp_path, tokenizer_dir=tmp_path, source="t", tokenizer_desc="t")
+    _, tok, info = load.load_hf(tiny_request("llama", quant="nf4"), w, "cpu", torch.bfloat16)
+    q = seen["quantization_config"]
+    assert q.bnb_4bit_quant_type == "nf4" and q.bnb_4bit_use_double_quant
+    assert seen["dtype"] == torch.bfloat16
+    assert seen["trust_remote_code"] is False  # never on unless the candidate declares it and the user asks
+    assert tok.pad_token == "</s>" and info["pad_token"].startswith("eos")
+
+
+def test_trust_remote_code_needs_both_candidate_and_user(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    seen: list[bool] = []
+    import transformers
+
+    monkeypatch.setattr(
+        transformers.AutoTokenizer, "from_pretrained",
+        staticmethod(lambda *a, **k: seen.append(k["trust_remote_code"]) or SimpleNamespace(pad_token="p", eos_token="e")),
+    )  # fmt: skip
+    monkeypatch.setattr(
+        transformers.AutoModelForCausalLM, "from_pretrained",
+        staticmethod(lambda *a, **k: SimpleNamespace(config=SimpleNamespace(), to=lambda d: None)),
+    )  # fmt: skip
+    w = ResolvedWeights(model_dir=tmp_path, tokenizer_dir=tmp_path, source="t", tokenizer_desc="t")
+    trusting = tiny_candidate("llama", trust_remote_code=True)
+    load.load_hf(tiny_request(candidate=trusting), w, "cpu", torch.float32)
+    load.load_hf(tiny_request(candidate=trusting, trust_remote_code=True), w, "cpu", torch.float32)
+    load.load_hf(tiny_request("llama", trust_remote_code=True), w, "cpu", torch.float32)
+    assert seen == [False, True, False]
+
+
+# ---------------------------------------------------------------- the unsloth request path
+
+
+@pytest.fixture
+def fake_unsloth(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    calls: dict[str, Any] = {}
+
+    def loader(name: str) -> Any:
+        def from_pretrained(**kw: Any) -> Any:
+            calls[f"{name}.from_pretrained"] = kw
+            return SimpleNamespace(), SimpleNamespace(pad_token=None, eos_token="<eos>")
+
+        def get_peft_model(model: Any, **kw: Any) -> Any:
+            calls[f"{name}.get_peft_model"] = kw
+            return SimpleNamespace(peft_config={"default": SimpleNamespace(target_modules={"q_proj"})})
+
+        return SimpleNamespace(__name__=name, from_pretrained=from_pretrained, get_peft_model=get_peft_model)
+
+    mod = types.ModuleType("unsloth")
+    mod.FastLanguageModel = loader("FastLanguageModel")  # type: ignore[attr-defined]
+    mod.FastModel = loader("FastModel")  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "unsloth", mod)
+    for k in ("UNSLOTH_BLOCK_COMPILE", "UNSLOTH_COMPILE_DISABLE", "HF_HUB_OFFLINE", "UNSLOTH_DISABLE_STATISTICS"):
+        monkeypatch.delenv(k, raising=False)
+    return calls
+
+
+@pytest.mark.parametrize("quant", ["none", "nf4"])
+def test_unsloth_load_sets_4bit_explicitly(fake_unsloth: dict, quant: str, tmp_path: Path) -> None:
+    w = ResolvedWeights(model_dir=tmp_path, tokenizer_dir=tmp_path, source="t", tokenizer_desc="t")
+    _, _, info = load.load_unsloth(tiny_request("llama", backend="unsloth", quant=quant), w, torch.bfloat16)
+    kw = fake_unsloth["FastLanguageModel.from_pretrained"]
+    assert kw["load_in_4bit"] is (quant == "nf4")  # Unsloth defaults to 4-bit: always set it
+    assert kw["full_finetuning"] is False and kw["local_files_only"] is True
+    assert info["unsloth_path"] == "native"
+
+
+def test_unsloth_generic_path_for_gpt_neox_and_rwkv(fake_unsloth: dict, tmp_path: Path) -> None:
+    w = ResolvedWeights(model_dir=tmp_path, tokenizer_dir=tmp_path, source="t", tokenizer_desc="t")
+    for fam in ("gpt_neox", "rwkv"):
+        _, _, info = load.load_unsloth(tiny_request(fam, backend="unsloth"), w, torch.bfloat16)
+        assert info["unsloth_path"] == "generic" and info["unsloth_loader"] == "FastModel"
+
+
+def test_unsloth_lora_and_checkpointing(fake_unsloth: dict) -> None:
+    req = tiny_request("llama", backend="unsloth", train={"gradient_checkpointing": "unsloth"},
+                       lora={"rank": 32, "alpha": 16, "dropout": 0.0})  # fmt: skip
+    load.add_lora_unsloth(SimpleNamespace(), req)
+    kw = fake_unsloth["FastLanguageModel.get_peft_model"]
+    assert kw["r"] == 32 and kw["lora_alpha"] == 16 and kw["lora_dropout"] == 0.0
+    assert kw["use_gradient_checkpointing"] == "unsloth" and kw["random_state"] == req.train.seed
+
+
+@pytest.mark.parametrize(
+    ("setting", "env"),
+    [("default", {}), ("block_off", {"UNSLOTH_BLOCK_COMPILE": "0"}), ("all_off", {"UNSLOTH_COMPILE_DISABLE": "1"})],
+)
+def test_unsloth_compile_switches_are_set_before_import(fake_unsloth: dict, setting: str, env: dict) -> None:
+    req = tiny_request("llama", backend="unsloth", unsloth={"compile": setting})
+    recorded = load.import_unsloth_first(req.unsloth)
+    assert recorded == {"HF_HUB_OFFLINE": "1", "UNSLOTH_DISABLE_STATISTICS": "1", **env}
+    for k, v in recorded.items():
+        assert os.environ[k] == v
+
+
+# ---------------------------------------------------------------- the mismatch rule
+
+
+def _fake_trainer(steps: int, bs: int, accum: int, gc: bool = False) -> Any:
+    args = SimpleNamespace(
+        per_device_train_batch_size=bs, gradient_accumulation_steps=accum, world_size=1, gradient_checkpointing=gc,
+        optim="adamw_torch", lr_scheduler_type="linear", learning_rate=2e-4, max_length=64, pad_to_multiple_of=None,
+        packing=False, padding_free=False, completion_only_loss=True, loss_type="nll",
+    )  # fmt: skip
+    model = SimpleNamespace(is_gradient_checkpointing=gc, peft_config={"default": SimpleNamespace(r=4, lora_alpha=16)})
+    return SimpleNamespace(args=args, state=SimpleNamespace(global_step=steps, epoch=1.0), model=model)
+
+
+def test_same_work_is_no_mismatch() -> None:
+    req = tiny_request("llama", train={"max_steps": None, "epochs": 10, "batch_size": 4})
+    assert expected_steps(20, req) == 50
+    eff = read_effective(_fake_trainer(50, 4, 1), req, 20, {})
+    assert eff.mismatches == []
+
+
+def test_trainer_that_changes_accumulation_is_a_mismatch() -> None:
+    """Unsloth's trainer has been seen choosing gradient accumulation 2 on its own: 30 steps ran, not 50."""
+    req = tiny_request("llama", train={"max_steps": None, "epochs": 10, "batch_size": 4, "grad_accum": 1})
+    eff = read_effective(_fake_trainer(30, 4, 2), req, 20, {})
+    text = "; ".join(eff.mismatches)
+    assert "grad_accum: requested 1, trainer used 2" in text
+    assert "global_steps: requested 50, trainer used 30" in text
+    assert "effective_batch: requested 4, trainer used 8" in text
+
+
+def test_checkpointing_differs_is_a_mismatch() -> None:
+    req = tiny_request("llama", train={"gradient_checkpointing": False})
+    eff = read_effective(_fake_trainer(2, 4, 1, gc=True), req, 8, {})
+    assert any("gradient_checkpointing" in m for m in eff.mismatches)

@@ -1,0 +1,96 @@
+"""The run child, in-process: every architecture family trains 2 LoRA steps and answers, on the CPU."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness import run as run_mod
+from harness.result import RunResult
+from tests.tiny import TINY, tiny_request
+
+
+def _execute(tmp_path: Path, req, key: str = "k") -> RunResult:
+    out = tmp_path / "result.json"
+    r = run_mod.Run(req, key, out)
+    r.execute()
+    return RunResult.read(out)
+
+
+@pytest.mark.parametrize("family", sorted(TINY))
+def test_every_family_trains_and_answers(family: str, tmp_path: Path, shape_cache: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    res = _execute(tmp_path, tiny_request(family))
+    assert res.status == "ok", res.reason
+    eff = res.effective
+    assert eff is not None
+    assert eff.global_steps == 2 and eff.effective_batch == 4 and eff.grad_accum == 1
+    assert eff.gradient_checkpointing is False and eff.dtype == "fp32"
+    assert eff.trainable_params and eff.trainable_params < eff.total_params
+    assert res.steps is not None and len(res.steps.times_s) == 2 and res.steps.burn_in_steps == 1
+    assert {"load", "generate_base", "lora", "train", "generate_tuned", "score"} <= set(res.phases)
+    # a CPU machine: GPU fields are null, never 0
+    for ph in res.phases.values():
+        assert ph.nvml_device_used_peak_mib is None and ph.torch_max_reserved_mib is None
+        assert ph.host_rss_peak_mib and ph.host_rss_peak_mib > 0
+    # 3 held-out prompts with references + 1 grade prompt, before and after fine-tuning
+    assert sum(a.stage == "base" for a in res.answers) == 4
+    assert sum(a.stage == "tuned" for a in res.answers) == 4
+    assert all(a.new_tokens <= 6 for a in res.answers)
+    assert [g.stage for g in res.generation] == ["base", "tuned"]
+    assert res.quality["meaningful"] is False  # shape mode: random weights
+    assert res.quality["tuned"]["bits_per_char"]["n"] == 3
+    assert res.weights is not None and res.weights.mode == "shape" and "BPE" in res.weights.tokenizer
+    assert res.environment is not None and res.environment.device == "cpu"
+    assert res.environment.packages["trl"] == "1.14.2"
+
+
+def test_effective_settings_read_back_and_loss_curve(tmp_path: Path, shape_cache: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    req = tiny_request("llama", train={"max_steps": None, "epochs": 2, "batch_size": 2, "grad_accum": 2})
+    res = _execute(tmp_path, req)
+    assert res.status == "ok", res.reason
+    # 8 rows / batch 2 = 4 micro-batches = 2 optimizer steps an epoch, x 2 epochs
+    assert res.effective.global_steps == 4 and res.effective.effective_batch == 4
+    assert [s for s, _ in res.loss_curve] == [1, 2, 3, 4]
+
+
+def test_forced_tokens_make_every_answer_full_length(tmp_path: Path, shape_cache: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    req = tiny_request("qwen2", generation={"force_new_tokens": True, "max_new_tokens": 5, "base_answers": False})
+    res = _execute(tmp_path, req)
+    assert res.status == "ok", res.reason
+    assert all(a.new_tokens == 5 and not a.hit_eos for a in res.answers)
+    assert [g.stage for g in res.generation] == ["tuned"]
+
+
+def test_injected_oom_becomes_an_oom_result(tmp_path: Path, shape_cache: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HARNESS_TEST_HOOKS", "1")
+    monkeypatch.setenv("HARNESS_FAULTS", "oom@step:1")
+    req_path = tmp_path / "req.json"
+    req_path.write_text(tiny_request("llama").model_dump_json())
+    assert run_mod.main(["--request", str(req_path), "--result", str(tmp_path / "r.json"), "--key", "x"]) == 0
+    res = RunResult.read(tmp_path / "r.json")
+    assert res.status == "oom"
+    assert "phase train" in res.reason and "out of memory" in res.reason
+    assert "load" in res.phases and "train" in res.phases  # what was measured before the failure is kept
+
+
+def test_bad_request_file_is_one_line_exit_2(tmp_path: Path, capsys) -> None:
+    p = tmp_path / "req.json"
+    p.write_text(json.dumps({"candidate": "nope"}))
+    assert run_mod.main(["--request", str(p), "--result", str(tmp_path / "r.json"), "--key", "x"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "not a valid run request" in err
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_unsupported_is_recorded_before_anything_loads(tmp_path: Path) -> None:
+    req = tiny_request("llama", backend="unsloth")
+    res = _execute(tmp_path, req)
+    assert res.status == "unsupported"
+    assert "CUDA GPU" in res.reason
+    assert res.phases == {}
