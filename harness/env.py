@@ -10,6 +10,7 @@ import subprocess
 import sys
 from typing import Any
 
+from harness import MEASUREMENT_VERSION
 from harness.config import REPO_ROOT
 from harness.result import Environment
 
@@ -100,5 +101,6 @@ def capture(gpu_index: int | None, command: list[str] | None = None) -> Environm
         device="cuda" if gpu_index is not None else "cpu",
         cpu_count=os.cpu_count(),
         env_vars={k: os.environ[k] for k in RECORDED_ENV if k in os.environ},
+        measurement_version=MEASUREMENT_VERSION,
         **gpu_facts(gpu_index),
     )

@@ -6,10 +6,11 @@
     with mon.phase("train") as ph: ...    # ph.stats filled on exit
     mon.stop()
 
-The sampler thread polls NVML (device memory used, this process's GPU memory,
-power) and the host RSS every `interval_s` (5 ms by default, at most 10 ms).
-NVML and psutil calls drop the GIL while in C, so the training thread is not
-held up; the overhead is measured by the self-benchmark (`harness selfbench`).
+A sampler process (`harness.sampler`) polls NVML (device memory used, this
+process's GPU memory, power) and this process's RSS every `interval_s` (5 ms on
+a GPU, 10 ms on the CPU; at most 10 ms). It is a process, not a thread, so it
+never takes the GIL from the measured work; its overhead is measured by the
+self-benchmark (`harness selfbench`).
 Torch's own peaks (max allocated / max reserved) are reset at each phase start.
 Before every clock read on a GPU, `torch.cuda.synchronize()` runs so that
 queued kernels are counted in the phase that launched them.
@@ -19,68 +20,23 @@ On a machine without a GPU every GPU field is None, never 0.
 
 from __future__ import annotations
 
+import math
 import os
-import threading
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from multiprocessing import shared_memory
 from typing import Any
 
-import psutil
+import numpy as np
 
+from harness import sampler
 from harness.result import PhaseStats
 
-MIB = 1024 * 1024
-
-
-class NvmlProbe:
-    """Reads one GPU through NVML; every method returns None when NVML is unavailable."""
-
-    def __init__(self, gpu_index: int | None) -> None:
-        self.handle: Any = None
-        self.pid = os.getpid()
-        self._nvml: Any = None
-        if gpu_index is None:
-            return
-        try:
-            import pynvml
-
-            pynvml.nvmlInit()
-            self._nvml = pynvml
-            self.handle = pynvml.nvmlDeviceGetHandleByIndex(nvml_index(gpu_index))
-        except Exception:
-            self.handle = None
-
-    @property
-    def ok(self) -> bool:
-        return self.handle is not None
-
-    def device_used_mib(self) -> float | None:
-        if not self.ok:
-            return None
-        return self._nvml.nvmlDeviceGetMemoryInfo(self.handle).used / MIB
-
-    def process_used_mib(self) -> float | None:
-        """This process's GPU memory per NVML; None if NVML cannot attribute memory per process."""
-        if not self.ok:
-            return None
-        try:
-            procs = self._nvml.nvmlDeviceGetComputeRunningProcesses(self.handle)
-        except Exception:
-            return None
-        for p in procs:
-            if p.pid == self.pid and p.usedGpuMemory is not None:
-                return p.usedGpuMemory / MIB
-        return 0.0  # NVML answered and this process holds no context yet
-
-    def power_w(self) -> float | None:
-        if not self.ok:
-            return None
-        try:
-            return self._nvml.nvmlDeviceGetPowerUsage(self.handle) / 1000.0
-        except Exception:
-            return None
+MIB = sampler.MIB
 
 
 def nvml_index(visible_index: int) -> int:
@@ -95,29 +51,6 @@ def nvml_index(visible_index: int) -> int:
 
 
 @dataclass
-class _Peaks:
-    device: float | None = None
-    process: float | None = None
-    rss: float | None = None
-    energy_j: float | None = None
-    samples: int = 0
-    last_t: float | None = None
-    last_power: float | None = None
-
-    def update(self, device: float | None, process: float | None, rss: float, power: float | None, t: float) -> None:
-        self.samples += 1
-        if device is not None:
-            self.device = device if self.device is None else max(self.device, device)
-        if process is not None:
-            self.process = process if self.process is None else max(self.process, process)
-        self.rss = rss if self.rss is None else max(self.rss, rss)
-        if power is not None:
-            if self.last_t is not None and self.last_power is not None:
-                self.energy_j = (self.energy_j or 0.0) + 0.5 * (power + self.last_power) * (t - self.last_t)
-            self.last_t, self.last_power = t, power
-
-
-@dataclass
 class PhaseHandle:
     name: str
     stats: PhaseStats | None = None
@@ -125,18 +58,16 @@ class PhaseHandle:
 
 
 class Monitor:
-    def __init__(self, gpu_index: int | None = None, interval_s: float = 0.005, power: bool = True) -> None:
+    """Per-phase timing and peaks; the sampling itself runs in a separate process (harness.sampler)."""
+
+    def __init__(self, gpu_index: int | None = None, interval_s: float | None = None, power: bool = True) -> None:
+        if interval_s is None:
+            interval_s = 0.005 if gpu_index is not None else 0.010  # on a 2-core CPU every sample costs
         if interval_s > 0.010:
             raise ValueError("the monitor samples every 10 ms or faster")
         self.gpu_index = gpu_index
         self.interval_s = interval_s
-        self.nvml = NvmlProbe(gpu_index)
-        self.power = power and self.nvml.ok
-        self.proc = psutil.Process()
-        self._lock = threading.Lock()
-        self._peaks = _Peaks()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.power = power
         self.phases: dict[str, PhaseStats] = {}
         self._torch: Any = None
         if gpu_index is not None:
@@ -144,34 +75,76 @@ class Monitor:
 
             if torch.cuda.is_available():
                 self._torch = torch
+        self._shm: shared_memory.SharedMemory | None = shared_memory.SharedMemory(create=True, size=sampler.SLOTS * 8)
+        self._buf = np.ndarray((sampler.SLOTS,), dtype=np.float64, buffer=self._shm.buf)
+        self._buf[:] = 0.0
+        self._proc: subprocess.Popen | None = None
 
-    # ------------------------------------------------------------ sampler
-    def _sample_once(self) -> None:
-        t = time.perf_counter()
-        device = self.nvml.device_used_mib()
-        process = self.nvml.process_used_mib()
-        power = self.nvml.power_w() if self.power else None
-        rss = self.proc.memory_info().rss / MIB
-        with self._lock:
-            self._peaks.update(device, process, rss, power, t)
+    @property
+    def description(self) -> str:
+        return f"separate sampler process every {self.interval_s * 1e3:g} ms (NVML {'on' if self.nvml_ok else 'off'})"
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._sample_once()
-            self._stop.wait(self.interval_s)
+    @property
+    def nvml_ok(self) -> bool:
+        return bool(self._buf[sampler.NVML_OK])
 
+    # ------------------------------------------------------------ sampler process
     def start(self) -> Monitor:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="harness-monitor", daemon=True)
-            self._thread.start()
+        if self._proc is not None:
+            return self
+        if self._shm is None:
+            raise RuntimeError("a stopped monitor cannot start again; make a new one")
+        cmd = [sys.executable, "-m", "harness.sampler", "--pid", str(os.getpid()), "--shm", self._shm.name,
+               "--interval", str(self.interval_s)]  # fmt: skip
+        if self.gpu_index is not None:
+            cmd += ["--gpu", str(nvml_index(self.gpu_index))]
+            if self.power:
+                cmd.append("--power")
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, bufsize=0)
+        deadline = time.monotonic() + 30
+        while self._buf[sampler.READY] == 0:
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the sampler process did not start (exit {self._proc.poll()})")
+            time.sleep(0.005)
         return self
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join(timeout=2)
-            self._thread = None
+        """Stop the sampler and free the shared block; the last figures stay readable."""
+        if self._proc is not None:
+            self._buf[sampler.STOP] = 1.0
+            with suppress(OSError):
+                self._proc.stdin.close()  # type: ignore[union-attr]  (wakes it; EOF ends it)
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
+        if self._shm is not None:
+            self._buf = np.array(self._buf)  # a private copy, then the block goes
+            self._shm.close()
+            self._shm.unlink()
+            self._shm = None
+
+    def __del__(self) -> None:
+        with suppress(Exception):
+            self.stop()
+
+    def _await(self, req_slot: int, ack_slot: int) -> None:
+        """Ask the sampler for a fresh sample (or a reset) and wait until it has answered."""
+        self._buf[req_slot] += 1
+        want = self._buf[req_slot]
+        if self._proc is None:
+            return
+        with suppress(OSError):
+            self._proc.stdin.write(b"x")  # type: ignore[union-attr]
+        deadline = time.monotonic() + 2.0
+        while self._buf[ack_slot] < want and time.monotonic() < deadline and self._proc.poll() is None:
+            time.sleep(0.0002)
+
+    def _value(self, slot: int) -> float | None:
+        v = float(self._buf[slot])
+        return None if math.isnan(v) else v
 
     # ------------------------------------------------------------ phases
     def sync(self) -> None:
@@ -179,23 +152,20 @@ class Monitor:
             self._torch.cuda.synchronize()
 
     def _reset(self) -> None:
-        with self._lock:
-            self._peaks = _Peaks()
+        self._await(sampler.EPOCH_REQ, sampler.EPOCH_SEEN)
         if self._torch is not None:
             self._torch.cuda.reset_peak_memory_stats()
 
     def _collect(self, wall_s: float) -> PhaseStats:
-        self._sample_once()  # one reading at the phase's end, so short phases are never empty
-        with self._lock:
-            p = self._peaks
-            stats = PhaseStats(
-                wall_s=wall_s,
-                nvml_device_used_peak_mib=p.device,
-                nvml_process_peak_mib=p.process,
-                host_rss_peak_mib=p.rss,
-                energy_j=p.energy_j,
-                samples=p.samples,
-            )
+        self._await(sampler.TICK_REQ, sampler.TICK_DONE)  # one reading at the phase's end
+        stats = PhaseStats(
+            wall_s=wall_s,
+            nvml_device_used_peak_mib=self._value(sampler.DEVICE),
+            nvml_process_peak_mib=self._value(sampler.PROCESS),
+            host_rss_peak_mib=self._value(sampler.RSS),
+            energy_j=self._value(sampler.ENERGY),
+            samples=int(self._buf[sampler.SAMPLES]),
+        )
         if self._torch is not None:
             stats.torch_max_allocated_mib = self._torch.cuda.max_memory_allocated() / MIB
             stats.torch_max_reserved_mib = self._torch.cuda.max_memory_reserved() / MIB
@@ -209,7 +179,6 @@ class Monitor:
         handle = PhaseHandle(name)
         self.sync()
         self._reset()
-        self._sample_once()
         t0 = time.perf_counter()
         try:
             yield handle
@@ -220,19 +189,16 @@ class Monitor:
             self.phases[name] = handle.stats
 
     def snapshot(self, name: str = "baseline", settle_s: float = 0.05) -> PhaseStats:
-        """Idle figures: sample for `settle_s` with nothing running."""
+        """Idle figures: what the sampler sees over `settle_s` with nothing running."""
         self._reset()
         t0 = time.perf_counter()
-        deadline = t0 + settle_s
-        while time.perf_counter() < deadline:
-            self._sample_once()
-            time.sleep(self.interval_s)
+        time.sleep(settle_s)
         return self._collect(time.perf_counter() - t0)
 
     def current_peak_mib(self) -> dict[str, float | None]:
         """Peaks reached so far in the running phase (for an OOM's reason)."""
-        with self._lock:
-            out = {"nvml_device_used_peak_mib": self._peaks.device, "nvml_process_peak_mib": self._peaks.process}
+        out = {"nvml_device_used_peak_mib": self._value(sampler.DEVICE),
+               "nvml_process_peak_mib": self._value(sampler.PROCESS)}  # fmt: skip
         if self._torch is not None:
             out["torch_max_allocated_mib"] = self._torch.cuda.max_memory_allocated() / MIB
             out["torch_max_reserved_mib"] = self._torch.cuda.max_memory_reserved() / MIB

@@ -139,6 +139,8 @@ class Environment(Model):
     cuda: str | None = None
     cpu_count: int | None = None
     env_vars: dict[str, str] = {}
+    monitor: str | None = None  # how memory and power were sampled
+    measurement_version: str | None = None  # harness.MEASUREMENT_VERSION
 
 
 class RunResult(Model):

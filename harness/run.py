@@ -97,6 +97,7 @@ class Run:
         gpu_index = 0 if device == "cuda" else None
         self.result.environment = env.capture(gpu_index)
         self.monitor = mon = Monitor(gpu_index=gpu_index).start()
+        self.result.environment.monitor = mon.description
         self.result.baseline = mon.snapshot("baseline")  # before the model loads
 
         # data (validated by the CLI before the sweep; checked again here)

@@ -59,6 +59,8 @@ def gpu_tracker(torch: Any) -> dict[str, Any]:
             torch.cuda.synchronize()
             time.sleep(0.1)
             del x
+        torch.cuda.empty_cache()  # the spike must be fresh memory, not the block the allocator kept
+        before_spike = mon.snapshot()
         with mon.phase("spike", announce=False) as sp:
             time.sleep(0.05)
             y = torch.empty(512 * MIB, dtype=torch.uint8, device="cuda")
@@ -78,19 +80,27 @@ def gpu_tracker(torch: Any) -> dict[str, Any]:
     }
     out: dict[str, Any] = {"known_mib": KNOWN_MIB, **figures}
     out.update({k.replace("_mib", "_error_pct"): _pct(v, KNOWN_MIB) for k, v in figures.items()})
-    spike = (sp.stats.nvml_process_peak_mib or 0) - (b.nvml_process_peak_mib or 0)
+    spike = (sp.stats.nvml_process_peak_mib or 0) - (before_spike.nvml_process_peak_mib or 0)
+    out["spike_50ms_mib"] = 512
     out["spike_50ms_seen_mib"] = spike
     out["spike_50ms_caught"] = spike >= 500
     return out
 
 
-def _step_loop(torch: Any, device: str, steps: int) -> list[float]:
-    """A fixed training step (MLP forward, backward, AdamW), timed with a sync before each clock read."""
+def _step_loop(torch: Any, device: str, steps: int, size: str = "small") -> list[float]:
+    """A fixed training step (MLP forward, backward, AdamW), timed with a sync before each clock read.
+
+    small: a few ms on an H100 (the worst case for a sampler); large: near the ~0.2-0.4 s LoRA steps
+    of the 1-3 B candidates.
+    """
     torch.manual_seed(0)
-    width = 4096 if device == "cuda" else 512
+    if device == "cuda":
+        width, batch = (4096, 64) if size == "small" else (8192, 4096)
+    else:
+        width, batch = (512, 64) if size == "small" else (1024, 512)
     model = torch.nn.Sequential(*[torch.nn.Linear(width, width) for _ in range(8)]).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    x = torch.randn(64, width, device=device)
+    x = torch.randn(batch, width, device=device)
     times = []
     for _ in range(steps):
         if device == "cuda":
@@ -106,26 +116,46 @@ def _step_loop(torch: Any, device: str, steps: int) -> list[float]:
     return times
 
 
-def monitor_overhead(torch: Any, device: str, rounds: int = 6, steps: int = 30) -> dict[str, Any]:
+def _python_loop(torch: Any, device: str, steps: int, size: str = "") -> list[float]:
+    """A Python-heavy loop: stands for launch-bound work (token-by-token generation)."""
+    times = []
+    for _ in range(steps):
+        t0, s = time.perf_counter(), 0
+        for i in range(200_000):
+            s += i * i % 7
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def _overhead(loop: Any, torch: Any, device: str, size: str, rounds: int, steps: int) -> dict[str, Any]:
     """Alternate sampler-off and sampler-on blocks (after a burn-in) so drift hits both alike."""
-    _step_loop(torch, device, 10)  # burn-in: allocator, kernels, caches
+    loop(torch, device, 5, size)  # burn-in: allocator, kernels, caches
     off: list[float] = []
     on: list[float] = []
     for _ in range(rounds):
-        off.extend(_step_loop(torch, device, steps)[5:])
+        off.extend(loop(torch, device, steps, size)[3:])
         mon = Monitor(gpu_index=0 if device == "cuda" else None).start()
         try:
-            on.extend(_step_loop(torch, device, steps)[5:])
+            on.extend(loop(torch, device, steps, size)[3:])
         finally:
             mon.stop()
     m_off, m_on = statistics.median(off), statistics.median(on)
     return {
-        "device": device,
         "step_median_off_s": m_off,
         "step_median_on_s": m_on,
         "overhead_pct": 100.0 * (m_on - m_off) / m_off,
         "steps_each": len(off),
+    }
+
+
+def monitor_overhead(torch: Any, device: str, rounds: int = 4, steps: int = 15) -> dict[str, Any]:
+    return {
+        "device": device,
+        "sampler": Monitor(gpu_index=0 if device == "cuda" else None).description,
         "goal_pct": 1.0,
+        "train_step_small": _overhead(_step_loop, torch, device, "small", rounds, steps),
+        "train_step_large": _overhead(_step_loop, torch, device, "large", rounds, max(6, steps // 2)),
+        "python_loop": _overhead(_python_loop, torch, device, "", rounds, steps),
     }
 
 
@@ -156,7 +186,7 @@ def run_all() -> dict[str, Any]:
     else:
         out["gpu_name"] = None
         out["gpu_tracker"] = {"skipped": "no CUDA GPU on this machine"}
-        out["monitor_overhead"] = monitor_overhead(torch, "cpu", rounds=3, steps=15)
+        out["monitor_overhead"] = monitor_overhead(torch, "cpu", rounds=3, steps=10)
         out["bandwidth"] = {"skipped": "no CUDA GPU on this machine"}
     from harness.env import capture
 
@@ -176,8 +206,10 @@ def main(out_dir: Path) -> int:
         for k in ("torch_max_allocated", "torch_max_reserved", "nvml_process", "nvml_device"):
             print(f"GPU {k}: {gt[k + '_mib']:.1f} MiB ({gt[k + '_error_pct']:+.2f}%, goal within 1%)")
         print(f"50 ms spike caught: {gt['spike_50ms_caught']} ({gt['spike_50ms_seen_mib']:.0f} MiB seen)")
-    print(f"monitor overhead ({mo['device']}): {mo['overhead_pct']:+.2f}% of a {mo['step_median_off_s'] * 1e3:.2f} ms "
-          f"step (goal <= {mo['goal_pct']}%)")  # fmt: skip
+    for k in ("train_step_small", "train_step_large", "python_loop"):
+        o = mo[k]
+        print(f"monitor overhead ({mo['device']}, {k}): {o['overhead_pct']:+.2f}% of {o['step_median_off_s'] * 1e3:.2f} ms "
+              f"(goal <= {mo['goal_pct']}%)")  # fmt: skip
     if "gb_per_s_read_plus_write" in res["bandwidth"]:
         print(f"device copy bandwidth: {res['bandwidth']['gb_per_s_read_plus_write']:.0f} GB/s (read + write)")
     print(out_dir / "selfbench.json")

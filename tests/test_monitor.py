@@ -115,6 +115,7 @@ def test_50ms_gpu_spike_is_caught() -> None:
         pytest.skip("no CUDA GPU")
     torch.zeros(1, device="cuda")
     torch.cuda.synchronize()
+    torch.cuda.empty_cache()  # the spike must be fresh memory, not blocks the allocator kept from earlier tests
     mon = Monitor(gpu_index=0, interval_s=0.005).start()
     try:
         before = mon.snapshot()

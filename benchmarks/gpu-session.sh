@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# bash benchmarks/gpu-session.sh PART...       (on the GPU machine, through the device tool)
+#
+# Each device call runs PARTs in order until its time budget (DEADLINE_S from the call's start, default
+# 560 s) is spent; a sweep cut short resumes in the next call. Results come back as $OUT/results.tgz and
+# travel into the next call unpacked in `results-carry/` (git ignores it).
+#   check   GPU tests (1,000 MiB tracker accuracy, 50 ms spike) and the harness self-benchmark
+#   r16     make bench MODEL=gemma-2-2b-it WEIGHTS=shape RANKS=16 (the core's GPU check)
+#   fail3   llama1B at ranks 16/32/64 with the middle run made to fail (injected OOM at step 3)
+#   study   benchmarks/seed-study.yaml (resumes)
+#   ohlora  benchmarks/ohlora.yaml (gemma-2-2b-it r64, plain vs Unsloth)
+#   unsloth benchmarks/unsloth-vs-plain.yaml (resumes)
+# Before the first call, here: `make site` (.site, ~60 MiB) and
+#   mkdir -p .shared-carry && cp ../shared/data/OhLoRA_fine_tuning.csv .shared-carry/
+# (../shared does not travel; git ignores .shared-carry, so the team's data never enters the repo).
+# carry: [".site", ".shared-carry", "results-carry"]
+set -uo pipefail
+t0=$SECONDS
+deadline=${DEADLINE_S:-560}
+left() { echo $((deadline - (SECONDS - t0))); }
+export PYTHONPATH=$PWD:$PWD/.site HF_HUB_OFFLINE=1 UNSLOTH_DISABLE_STATISTICS=1 PYTHONUNBUFFERED=1
+export HARNESS_CACHE=${HARNESS_CACHE:-/tmp/harness-cache} COLUMNS=160
+out=${OUT:-/tmp/out}
+mkdir -p "$out" results
+[ -d results-carry ] && cp -rn results-carry/. results/
+if [ ! -f ../shared/data/OhLoRA_fine_tuning.csv ] && [ -f .shared-carry/OhLoRA_fine_tuning.csv ]; then
+  mkdir -p ../shared/data && cp .shared-carry/OhLoRA_fine_tuning.csv ../shared/data/
+fi
+nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv | tee "$out/gpu.txt"
+
+sweep() {  # sweep NAME ARGS...: stops cleanly (SIGINT -> cancelled rows, resumable) before the deadline
+  local name=$1; shift
+  local t=$(( $(left) - 20 ))
+  if (( t < 60 )); then echo "skip $name: $(left) s left"; return; fi
+  timeout -s INT -k 30 "$t" "$@" 2>&1 | tee -a "$out/$name.log"
+}
+
+for part in "$@"; do
+  echo "=== $part ($(left) s left)"
+  case "$part" in
+    check)
+      python3 -m pytest -m gpu -q -p no:cacheprovider tests/test_monitor.py 2>&1 | tee "$out/test-gpu.log"
+      python3 -m harness selfbench --out results/selfbench 2>&1 | tee "$out/selfbench.log" ;;
+    r16)   sweep r16 make bench PYTHON=python3 MODEL=gemma-2-2b-it WEIGHTS=shape RANKS=16 ;;
+    fail3) HARNESS_TEST_HOOKS=1 HARNESS_FAULTS="r32 ~oom@step:3" \
+             sweep fail3 python3 -m harness bench --model llama1B --weights shape --ranks 16 32 64 ;;
+    study)   sweep study python3 -m harness sweep benchmarks/seed-study.yaml ;;
+    ohlora)  sweep ohlora python3 -m harness sweep benchmarks/ohlora.yaml ;;
+    unsloth) sweep unsloth python3 -m harness sweep benchmarks/unsloth-vs-plain.yaml ;;
+    *) echo "unknown part $part" >&2 ;;
+  esac
+done
+# result files, logs and reports only (no weights, no scratch folders): small enough to come back
+tar -czf "$out/results.tgz" --exclude='scratch' results
+echo "done in $((SECONDS - t0)) s"; ls -la "$out"

@@ -1,0 +1,156 @@
+"""The price table and budget-GPU list (benchmarks/gpu-prices.yaml): cost and "fits on" per run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.config import REPO_ROOT, read_yaml, validation_message
+from harness.errors import UserError
+
+DEFAULT_PRICES_FILE = REPO_ROOT / "benchmarks" / "gpu-prices.yaml"
+DEFAULT_MARGIN = 0.10
+MIB_PER_GIB = 1024.0
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GpuPrice(_Strict):
+    name: str
+    match: list[str] = Field(min_length=1)  # case-insensitive substrings of the NVML GPU name; longest wins
+    usd_per_hour: float = Field(ge=0)
+
+
+class CpuPrice(_Strict):
+    usd_per_hour: float = Field(ge=0)
+
+
+class BudgetGpu(_Strict):
+    name: str
+    memory_gib: float = Field(gt=0)
+
+
+class Fits(_Strict):
+    margin: float = Field(DEFAULT_MARGIN, ge=0, lt=10)
+    gpus: list[BudgetGpu] = []
+
+
+class PriceFile(_Strict):
+    as_of: str | None = None
+    currency: str = "USD"
+    note: str | None = None
+    gpus: list[GpuPrice] = []
+    cpu: CpuPrice | None = None
+    fits: Fits = Fits()
+
+
+@dataclass
+class Cost:
+    hours: float | None  # train + generation wall time, hours
+    per_hour: float | None  # matched price per hour
+    money: float | None
+    price_name: str | None  # which price entry matched ("cpu" on CPU runs)
+    kind: str  # "GPU" or "CPU"
+
+
+@dataclass
+class Fit:
+    peak_mib: float | None  # the measured peak used
+    measure: str | None  # "nvml process" or "torch reserved"
+    needed_mib: float | None  # peak * (1 + margin)
+    fits: dict[str, bool] = field(default_factory=dict)  # budget GPU name -> fits
+    applicable: bool = True  # False on CPU-only runs
+
+    @property
+    def fits_on(self) -> str:
+        if not self.applicable:
+            return "n/a (CPU run)"
+        if self.needed_mib is None:
+            return ""
+        names = [n for n, ok in self.fits.items() if ok]
+        return ", ".join(names) if names else "none"
+
+
+@dataclass
+class PriceTable:
+    data: PriceFile
+    source: str | None  # path it was read from; None: no price file
+    margin: float = DEFAULT_MARGIN
+
+    @classmethod
+    def load(cls, path: Path | None, *, required: bool) -> PriceTable:
+        """Read the YAML; a missing file is a UserError only when the user named it."""
+        if path is None or not Path(path).exists():
+            if required:
+                raise UserError(f"{path}: price file not found; pass an existing file or leave --prices out")
+            return cls(PriceFile(), None)
+        raw = read_yaml(Path(path))
+        if not isinstance(raw, dict):
+            raise UserError(f"{path}: expected a mapping with gpus, cpu and fits")
+        try:
+            data = PriceFile.model_validate(raw)
+        except ValidationError as e:
+            raise UserError(validation_message(path, e)) from None
+        return cls(data, str(path), data.fits.margin)
+
+    @property
+    def currency(self) -> str:
+        return self.data.currency
+
+    @property
+    def budget_gpus(self) -> list[BudgetGpu]:
+        return list(self.data.fits.gpus)
+
+    def match_gpu(self, gpu_name: str | None) -> GpuPrice | None:
+        if not gpu_name:
+            return None
+        name = gpu_name.lower()
+        best: tuple[int, GpuPrice] | None = None
+        for entry in self.data.gpus:
+            for s in entry.match:
+                if s and s.lower() in name and (best is None or len(s) > best[0]):
+                    best = (len(s), entry)
+        return best[1] if best else None
+
+    def cost(self, hours: float | None, device: str | None, gpu_name: str | None) -> Cost:
+        if device == "cpu":
+            per = self.data.cpu.usd_per_hour if self.data.cpu else None
+            return Cost(
+                hours,
+                per,
+                None if hours is None or per is None else hours * per,
+                "cpu" if per is not None else None,
+                "CPU",
+            )
+        entry = self.match_gpu(gpu_name)
+        per = entry.usd_per_hour if entry else None
+        return Cost(
+            hours, per, None if hours is None or per is None else hours * per, entry.name if entry else None, "GPU"
+        )
+
+    def fit(self, peak_mib: float | None, measure: str | None, device: str | None) -> Fit:
+        if device == "cpu":
+            return Fit(None, None, None, {}, applicable=False)
+        if peak_mib is None:
+            return Fit(None, None, None, {})
+        needed = peak_mib * (1 + self.margin)
+        return Fit(peak_mib, measure, needed, {g.name: needed <= g.memory_gib * MIB_PER_GIB for g in self.budget_gpus})
+
+    def first_fit(self, fit: Fit) -> BudgetGpu | None:
+        """The first budget GPU, in the file's order, that the run fits on (the file lists the team's T4 first)."""
+        return next((g for g in self.budget_gpus if fit.fits.get(g.name)), None)
+
+    def describe(self) -> str:
+        if self.source is None:
+            return "No price file was found: cost columns are empty."
+        parts = [f"Prices from {self.source}"]
+        if self.data.as_of:
+            parts.append(f"as of {self.data.as_of}")
+        text = ", ".join(parts) + f" ({self.currency} per hour)."
+        if self.data.note:
+            text += " " + self.data.note
+        return text
