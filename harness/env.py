@@ -38,6 +38,9 @@ def package_versions(names: tuple[str, ...] = FIGURE_PACKAGES) -> dict[str, str 
 
 
 def git_state() -> tuple[str | None, bool | None]:
+    """The checkout's commit; on a copy of the tree without .git (the GPU machine), $HARNESS_GIT_SHA."""
+    if not (REPO_ROOT / ".git").exists():
+        return os.environ.get("HARNESS_GIT_SHA") or None, None
     try:
         sha = subprocess.run(
             ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10

@@ -149,9 +149,12 @@ def _overhead(loop: Any, torch: Any, device: str, size: str, rounds: int, steps:
 
 
 def monitor_overhead(torch: Any, device: str, rounds: int = 4, steps: int = 15) -> dict[str, Any]:
+    probe = Monitor(gpu_index=0 if device == "cuda" else None).start()
+    sampler = probe.description  # read while it runs: it says whether NVML answered
+    probe.stop()
     return {
         "device": device,
-        "sampler": Monitor(gpu_index=0 if device == "cuda" else None).description,
+        "sampler": sampler,
         "goal_pct": 1.0,
         "train_step_small": _overhead(_step_loop, torch, device, "small", rounds, steps),
         "train_step_large": _overhead(_step_loop, torch, device, "large", rounds, max(6, steps // 2)),

@@ -54,9 +54,12 @@ def print_summary(results: list[RunResult], results_dir: Path, spec: SweepSpec) 
             _q(r, "tuned", "chrf", "{:.1f}"),
             _composite(r),
         )
-    Console().print(t)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=170)  # a log file: no need to wrap the figures into 80 columns
+    console.print(t)
     if any(r.weights and r.weights.mode == "shape" for r in results):
-        Console().print("[yellow]Shape mode: random weights — time and memory are real, quality is not.[/yellow]")
+        console.print("[yellow]Shape mode: random weights — time and memory are real, quality is not.[/yellow]")
 
 
 def _composite(r: RunResult) -> str:

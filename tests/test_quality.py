@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import subprocess
 import sys
 import time
 
@@ -272,7 +273,10 @@ def test_score_run_layout_and_speed() -> None:
     assert comp["tuned"]["mean"] == pytest.approx(np.mean([c for c in tuned if c is not None]))
     # seeded: the same call gives the same file
     assert score_run(answers, bpc, None, meaningful=True)[1] == quality
-    assert "torch" not in sys.modules
+    # the scorer stays light: a fresh interpreter that scores a run never imports torch
+    code = "import sys, harness.quality.score as s; s.score_run([], {}, None, meaningful=True); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_score_run_options() -> None:

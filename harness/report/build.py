@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
@@ -498,9 +499,10 @@ class Builder:
                     fnum(t_alloc, 0),
                     fnum(fm.get(r.rank), 0),
                     ratio(t_alloc, fm.get(r.rank)),
+                    fnum(g.latency_s_per_answer, 2) if g else None,
                     f"{g.s_per_answer:.2f} (batch {g.batch_size})" if g else None,
                     fnum(pub.get("inference_s"), 2),
-                    ratio(g.s_per_answer if g else None, pub.get("inference_s")),
+                    ratio(g.latency_s_per_answer if g else None, pub.get("inference_s")),
                     fnum(g_alloc, 0),
                     fnum(pub.get("inference_mb"), 0),
                     ratio(g_alloc, pub.get("inference_mb")),
@@ -509,7 +511,8 @@ class Builder:
         cols = [
             "run (ours)", "our GPU", "fine-tune ours", "fine-tune theirs (T4)", "ratio",
             "train NVML peak MiB ours", "train torch alloc peak MiB ours", "MB theirs (allocated after training)", "ratio (alloc)",
-            "s/answer ours", "s/answer theirs", "ratio", "gen torch alloc peak MiB ours", "inference MB theirs", "ratio (alloc)",
+            "s/answer ours, one at a time", "s/answer ours, batched", "s/answer theirs (one at a time)", "ratio (one at a time)",
+            "gen torch alloc peak MiB ours", "inference MB theirs", "ratio (alloc)",
         ]  # fmt: skip
         s.add(
             Table(
@@ -796,6 +799,54 @@ class Builder:
                 s.add(Details(f"stderr tail: {run_label(r)} ({r.status})", [Code(r.result.stderr_tail)]))
         return s
 
+    def selfbench_section(self) -> Section | None:
+        """Can the harness's figures be trusted? selfbench.json (if the sweep folder has one) and the manifest."""
+        sb = selfbench_data(self.rs.folder)
+        invocations = [i for i in self.rs.manifest.get("invocations") or [] if isinstance(i, dict)]
+        if sb is None and not invocations:
+            return None
+        s = Section("selfbench", "The harness measuring itself")
+        if sb is not None:
+            s.add(Table(["check", "figure", "goal", "met"], selfbench_rows(sb), shape=False))
+        rows = []
+        {r.result.key: r for r in self.rs.runs}
+        for inv in invocations:
+            wall = inv.get("wall_s")
+            ran = [r for r in self.rs.runs if r.result.started_at and inv.get("started_at") and
+                   inv["started_at"] <= r.result.started_at <= (inv.get("finished_at") or "~")]  # fmt: skip
+            child = sum(r.result.wall_s or 0 for r in ran)
+            phases = sum(sum(p.wall_s for p in r.result.phases.values()) for r in ran)
+            rows.append([
+                inv.get("started_at"), f"{len(ran)}", fnum(wall, 1), fnum(inv.get("overhead_s"), 1),
+                ratio(wall, child) if ran else None, ratio(wall, phases) if ran else None,
+            ])  # fmt: skip
+        if rows:
+            s.p("Sweep overhead: the sweep's wall time over the sum of its runs' own times (goal at most 1.2), and over "
+                "the sum of their measured phases (the difference is each child's start-up: interpreter, imports, "
+                "one-time weight builds).")  # fmt: skip
+            s.add(Table(["invocation started", "runs", "sweep wall s", "parent overhead s", "wall / runs' wall",
+                         "wall / runs' phases"], rows, shape=False))  # fmt: skip
+        bw = (sb or {}).get("bandwidth", {}).get("gb_per_s_read_plus_write")
+        if bw:
+            floor_rows = []
+            for r in self.ok_runs:
+                g = r.gen("tuned")
+                eff = r.result.effective
+                if g is None or not g.latency_s_per_answer or eff is None or not eff.total_params or not g.new_tokens:
+                    continue
+                bytes_per = 2 if (eff.dtype in ("bf16", "fp16")) else 4
+                floor_s = eff.total_params * bytes_per / (bw * 1e9)
+                per_token = g.latency_s_per_answer / (g.new_tokens / max(1, g.prompts))
+                floor_rows.append([run_label(r), fnum(eff.total_params / 1e9, 2), fnum(floor_s * 1e3, 2),
+                                   fnum(per_token * 1e3, 1), fnum(per_token / floor_s, 1)])  # fmt: skip
+            if floor_rows:
+                s.p(f"Generation against the memory-bandwidth floor: one token needs every weight read once, "
+                    f"weights bytes / {bw:,.0f} GB/s (the measured device copy, read + write). Ratio = measured "
+                    f"one-at-a-time ms per token / floor; far above 1 means launch-bound, not bandwidth-bound.")  # fmt: skip
+                s.add(Table(["run", "params B", "floor ms/token", "measured ms/token", "ratio"], floor_rows,
+                            shape=self.any_shape))  # fmt: skip
+        return s
+
     def notes_section(self) -> Section | None:
         if not self.notes:
             return None
@@ -984,6 +1035,7 @@ def build_report(
         b.unsloth_section(),
         b.quality_section(),
         b.failures_section(),
+        b.selfbench_section(),
         b.notes_section(),
     ]
     sections = [s for s in sections if s is not None]
@@ -1022,3 +1074,50 @@ def main_report(results_dir: Path) -> None:
         print(p)
     for n in files.notes:
         print(f"note: {n}")
+
+
+def selfbench_data(folder: Path) -> dict[str, Any] | None:
+    """selfbench.json in the results folder (or its selfbench/ subfolder), as `harness selfbench` writes it."""
+    for p in (folder / "selfbench.json", folder / "selfbench" / "selfbench.json"):
+        if p.is_file():
+            try:
+                raw = json.loads(p.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return None
+            return raw if isinstance(raw, dict) else None
+    return None
+
+
+def selfbench_rows(sb: dict[str, Any]) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+
+    def met(ok: bool | None) -> str:
+        return "—" if ok is None else ("yes" if ok else "NO")
+
+    gt = sb.get("gpu_tracker") or {}
+    known = gt.get("known_mib") or (sb.get("host_tracker") or {}).get("known_mib")
+    for k in ("torch_max_allocated", "torch_max_reserved", "nvml_process", "nvml_device"):
+        err = gt.get(f"{k}_error_pct")
+        if err is not None:
+            rows.append([f"tracker: {k} recovers {known} MiB", f"{gt.get(k + '_mib'):,.1f} MiB ({err:+.2f}%)",
+                         "within 1%", met(abs(err) <= 1)])  # fmt: skip
+    ht = sb.get("host_tracker") or {}
+    if ht.get("host_rss_error_pct") is not None:
+        e = ht["host_rss_error_pct"]
+        rows.append([f"tracker: host RSS recovers {ht.get('known_mib')} MiB", f"{ht['host_rss_mib']:,.1f} MiB ({e:+.2f}%)",
+                     "within 1%", met(abs(e) <= 1)])  # fmt: skip
+    if "spike_50ms_caught" in gt:
+        rows.append([f"spike: a {gt.get('spike_50ms_mib', 512)} MiB allocation held 50 ms",
+                     f"{gt.get('spike_50ms_seen_mib', 0):,.0f} MiB seen", "caught", met(gt["spike_50ms_caught"])])  # fmt: skip
+    mo = sb.get("monitor_overhead") or {}
+    for k, what in (("train_step_small", "a small training step"), ("train_step_large", "a LoRA-sized training step"),
+                    ("python_loop", "a Python-heavy loop (like token-by-token generation)")):  # fmt: skip
+        o = mo.get(k)
+        if isinstance(o, dict) and o.get("overhead_pct") is not None:
+            rows.append([f"monitoring overhead ({mo.get('device')}): {what}",
+                         f"{o['overhead_pct']:+.2f}% of {o['step_median_off_s'] * 1e3:.2f} ms",
+                         f"at most {mo.get('goal_pct', 1.0)}%", met(o["overhead_pct"] <= mo.get("goal_pct", 1.0))])  # fmt: skip
+    bw = (sb.get("bandwidth") or {}).get("gb_per_s_read_plus_write")
+    if bw:
+        rows.append(["device copy bandwidth (read + write)", f"{bw:,.0f} GB/s", "—", "—"])
+    return rows

@@ -212,6 +212,7 @@ def candidate_frame(runs: list[Run]) -> pd.DataFrame:
                 "finetune_peak_host_rss_mib": train.host_rss_peak_mib if train else None,
                 "inference_s_per_answer": g.s_per_answer if g else None,
                 "inference_batch_size": g.batch_size if g else None,
+                "inference_latency_s_per_answer_one_at_a_time": g.latency_s_per_answer if g else None,
                 "inference_peak_nvml_process_mib": gen.nvml_process_peak_mib if gen else None,
                 "inference_peak_torch_reserved_mib": gen.torch_max_reserved_mib if gen else None,
                 "inference_peak_host_rss_mib": gen.host_rss_peak_mib if gen else None,
