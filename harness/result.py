@@ -179,15 +179,24 @@ class RunResult(Model):
     def read(cls, path: Path) -> RunResult:
         """Raises CorruptResult if the file is unreadable, truncated or of another schema."""
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
             raise CorruptResult(f"{path}: unreadable result ({e.__class__.__name__})") from None
+        return cls.from_json_text(text, str(path))
+
+    @classmethod
+    def from_json_text(cls, text: str, where: str = "result") -> RunResult:
+        """Parse and validate a result's JSON text; raises CorruptResult."""
+        try:
+            raw = json.loads(text)
+        except ValueError as e:
+            raise CorruptResult(f"{where}: unreadable result ({e.__class__.__name__})") from None
         if not isinstance(raw, dict) or raw.get("schema_version") != SCHEMA_VERSION:
-            raise CorruptResult(f"{path}: not a schema-{SCHEMA_VERSION} result")
+            raise CorruptResult(f"{where}: not a schema-{SCHEMA_VERSION} result")
         try:
             return cls.model_validate(raw)
         except ValidationError as e:
-            raise CorruptResult(f"{path}: invalid result ({e.errors()[0]['loc']})") from None
+            raise CorruptResult(f"{where}: invalid result ({e.errors()[0]['loc']})") from None
 
     @property
     def candidate(self) -> str:

@@ -15,7 +15,8 @@ import re
 from importlib import metadata
 from pathlib import Path
 
-from harness.config import REPO_ROOT, RunRequest
+from harness.config import RunRequest
+from harness.data import file_sha256, resolve_data_path
 
 FIGURE_PACKAGES = (
     "torch",
@@ -55,20 +56,12 @@ def figure_packages() -> dict[str, str | None]:
     return out
 
 
-def resolve_data_path(path: str) -> Path:
-    p = Path(path).expanduser()
-    return p if p.is_absolute() else REPO_ROOT / p
-
-
 def data_sha256(path: str | Path) -> str:
     """sha256 of a data file; of the sorted (name, content) pairs for a folder; "missing" when absent."""
-    p = resolve_data_path(str(path))
-    h = hashlib.sha256()
+    p = resolve_data_path(str(path))  # the same resolution the run uses, so the key hashes the file it loads
     if p.is_file():
-        with p.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        return h.hexdigest()
+        return file_sha256(p)
+    h = hashlib.sha256()
     if p.is_dir():
         for f in sorted(x for x in p.rglob("*") if x.is_file()):
             h.update(str(f.relative_to(p)).encode("utf-8") + b"\0")

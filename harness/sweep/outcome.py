@@ -7,15 +7,12 @@ the signal and the last lines of the child's output.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from harness.config import RunRequest
-from harness.result import SCHEMA_VERSION, CorruptResult, RunResult
+from harness.result import CorruptResult, RunResult
 from harness.sweep.child import ChildOutcome, now_iso
 
 
@@ -44,16 +41,7 @@ class PlannedRun:
 
 def parse_result_text(text: str, where: str = "result") -> RunResult:
     """RunResult.read for text in hand; raises CorruptResult."""
-    try:
-        raw = json.loads(text)
-    except ValueError as e:
-        raise CorruptResult(f"{where}: unreadable result ({e.__class__.__name__})") from None
-    if not isinstance(raw, dict) or raw.get("schema_version") != SCHEMA_VERSION:
-        raise CorruptResult(f"{where}: not a schema-{SCHEMA_VERSION} result")
-    try:
-        return RunResult.model_validate(raw)
-    except ValidationError as e:
-        raise CorruptResult(f"{where}: invalid result ({e.errors()[0]['loc']})") from None
+    return RunResult.from_json_text(text, where)
 
 
 def parent_result(
