@@ -7,7 +7,6 @@ followed by one before the clock is read; a short burn-in generation runs first 
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -148,4 +147,6 @@ def answer_nll(
 
 
 def bits_per_char(pairs: list[tuple[float, int]]) -> list[float]:
-    return [nll / chars / math.log(2) for nll, chars in pairs]
+    from harness.quality.metrics import bits_per_char as bpc
+
+    return [bpc(nll, chars) for nll, chars in pairs]

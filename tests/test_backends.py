@@ -96,7 +96,12 @@ def test_hf_load_passes_quantization_for_nf4(monkeypatch: pytest.MonkeyPatch, tm
     assert tok.pad_token == "</s>" and info["pad_token"].startswith("eos")
 
 
-def test_trust_remote_code_needs_both_candidate_and_user(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("candidate_declares", "user_passes"), [(False, False), (True, False), (False, True), (True, True)]
+)
+def test_trust_remote_code_needs_both_candidate_and_user(
+    candidate_declares: bool, user_passes: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     seen: list[bool] = []
     import transformers
 
@@ -106,14 +111,12 @@ def test_trust_remote_code_needs_both_candidate_and_user(monkeypatch: pytest.Mon
     )  # fmt: skip
     monkeypatch.setattr(
         transformers.AutoModelForCausalLM, "from_pretrained",
-        staticmethod(lambda *a, **k: SimpleNamespace(config=SimpleNamespace(), to=lambda d: None)),
+        staticmethod(lambda *a, **k: seen.append(k["trust_remote_code"]) or SimpleNamespace(config=SimpleNamespace(), to=lambda d: None)),
     )  # fmt: skip
     w = ResolvedWeights(model_dir=tmp_path, tokenizer_dir=tmp_path, source="t", tokenizer_desc="t")
-    trusting = tiny_candidate("llama", trust_remote_code=True)
-    load.load_hf(tiny_request(candidate=trusting), w, "cpu", torch.float32)
-    load.load_hf(tiny_request(candidate=trusting, trust_remote_code=True), w, "cpu", torch.float32)
-    load.load_hf(tiny_request("llama", trust_remote_code=True), w, "cpu", torch.float32)
-    assert seen == [False, True, False]
+    cand = tiny_candidate("llama", trust_remote_code=candidate_declares)
+    load.load_hf(tiny_request(candidate=cand, trust_remote_code=user_passes), w, "cpu", torch.float32)
+    assert seen == [candidate_declares and user_passes] * 2  # tokenizer and model alike
 
 
 # ---------------------------------------------------------------- the unsloth request path
