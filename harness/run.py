@@ -187,9 +187,7 @@ class Run:
 
         if req.generation.base_answers:
             if req.backend == "unsloth":
-                from unsloth import FastLanguageModel
-
-                FastLanguageModel.for_inference(model)
+                load.unsloth_mode(model, req, "inference")
             answer_stage("base", model)
 
         self.phase_name = "lora"
@@ -199,6 +197,8 @@ class Run:
             else:
                 model, lora_info = load.add_lora_hf(model, req)
         counts = load.count_params(model)
+        if req.backend == "unsloth":
+            load.unsloth_mode(model, req, "training")  # back from the base answers' inference mode
 
         timer = train.StepTimer(cuda=device == "cuda", label=req.label)
         out_dir = Path(tempfile.mkdtemp(prefix="trainer-", dir=os.getcwd()))
@@ -231,9 +231,7 @@ class Run:
             model = model.merge_and_unload()
             self.result.one_time["merge_adapter_s"] = time.perf_counter() - t0
         if req.backend == "unsloth":
-            from unsloth import FastLanguageModel
-
-            FastLanguageModel.for_inference(model)
+            load.unsloth_mode(model, req, "inference")
         answer_stage("tuned", model)
 
         self.phase_name = "score"

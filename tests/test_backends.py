@@ -135,7 +135,11 @@ def fake_unsloth(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
             calls[f"{name}.get_peft_model"] = kw
             return SimpleNamespace(peft_config={"default": SimpleNamespace(target_modules={"q_proj"})})
 
-        return SimpleNamespace(__name__=name, from_pretrained=from_pretrained, get_peft_model=get_peft_model)
+        def mode(which: str) -> Any:
+            return lambda model: calls.setdefault("modes", []).append((name, which))
+
+        return SimpleNamespace(__name__=name, from_pretrained=from_pretrained, get_peft_model=get_peft_model,
+                               for_inference=mode("inference"), for_training=mode("training"))  # fmt: skip
 
     mod = types.ModuleType("unsloth")
     mod.FastLanguageModel = loader("FastLanguageModel")  # type: ignore[attr-defined]
@@ -218,3 +222,9 @@ def test_checkpointing_differs_is_a_mismatch() -> None:
     req = tiny_request("llama", train={"gradient_checkpointing": False})
     eff = read_effective(_fake_trainer(2, 4, 1, gc=True), req, 8, {})
     assert any("gradient_checkpointing" in m for m in eff.mismatches)
+
+
+def test_unsloth_mode_switches_use_the_class_that_loaded_the_model(fake_unsloth: dict) -> None:
+    load.unsloth_mode(object(), tiny_request("llama", backend="unsloth"), "inference")
+    load.unsloth_mode(object(), tiny_request("gpt_neox", backend="unsloth"), "training")
+    assert fake_unsloth["modes"] == [("FastLanguageModel", "inference"), ("FastModel", "training")]

@@ -146,10 +146,8 @@ def import_unsloth_first(settings: UnslothSettings) -> dict[str, str]:
 
 
 def load_unsloth(request: RunRequest, weights: ResolvedWeights, dtype: torch.dtype) -> tuple[Any, Any, dict[str, Any]]:
-    from unsloth import FastLanguageModel, FastModel
-
     native = request.candidate.unsloth_native
-    loader = FastLanguageModel if native else FastModel
+    loader = _unsloth_loader(request)
     model, tok = loader.from_pretrained(
         model_name=str(weights.model_dir),
         max_seq_length=request.train.max_length,
@@ -168,9 +166,7 @@ def load_unsloth(request: RunRequest, weights: ResolvedWeights, dtype: torch.dty
 
 
 def add_lora_unsloth(model: Any, request: RunRequest) -> tuple[Any, dict]:
-    from unsloth import FastLanguageModel, FastModel
-
-    loader = FastLanguageModel if request.candidate.unsloth_native else FastModel
+    loader = _unsloth_loader(request)
     gc = request.train.gradient_checkpointing
     model = loader.get_peft_model(
         model,
@@ -183,3 +179,18 @@ def add_lora_unsloth(model: Any, request: RunRequest) -> tuple[Any, dict]:
         random_state=request.train.seed,
     )
     return model, {"lora_targets": sorted(model.peft_config["default"].target_modules)}
+
+
+def _unsloth_loader(request: RunRequest) -> Any:
+    from unsloth import FastLanguageModel, FastModel
+
+    return FastLanguageModel if request.candidate.unsloth_native else FastModel
+
+
+def unsloth_mode(model: Any, request: RunRequest, mode: str) -> None:
+    """Switch an Unsloth model between generation ("inference") and training, with the class that loaded it."""
+    loader = _unsloth_loader(request)
+    if mode == "inference":
+        loader.for_inference(model)
+    else:
+        loader.for_training(model)
