@@ -14,6 +14,8 @@
 #   mkdir -p .shared-carry && cp ../shared/data/OhLoRA_fine_tuning.csv .shared-carry/
 # (../shared does not travel; git ignores .shared-carry, so the team's data never enters the repo).
 # carry: [".site", ".shared-carry", "results-carry"]
+# The GPU machine gets the tree without .git: start the command with HARNESS_GIT_SHA=$(git rev-parse HEAD),
+# the value filled in here, so every result records the commit it ran.
 set -uo pipefail
 t0=$SECONDS
 deadline=${DEADLINE_S:-560}
