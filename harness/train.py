@@ -52,7 +52,7 @@ def expected_steps(n_rows: int, request: RunRequest) -> int:
     return math.ceil(t.epochs * per_epoch)
 
 
-def sft_config(request: RunRequest, out_dir: Path, device: str, dtype: torch.dtype, n_rows: int) -> Any:
+def sft_config(request: RunRequest, out_dir: Path, device: str, dtype: torch.dtype) -> Any:
     from trl import SFTConfig
 
     t = request.train
@@ -107,7 +107,7 @@ def build_trainer(
     ds = Dataset.from_list(rows)  # {"prompt", "completion"}: loss on the completion only
     return SFTTrainer(
         model=model,
-        args=sft_config(request, out_dir, device, dtype, len(rows)),
+        args=sft_config(request, out_dir, device, dtype),
         train_dataset=ds,
         processing_class=tokenizer,
         callbacks=[timer],
