@@ -151,7 +151,7 @@ def test_team_csv():
     valid = [e for e in ex if e.split == "valid"]
     assert len(train) == 200 and all(e.answer for e in train)
     assert len(valid) == 50 and all(e.answer is None for e in valid)
-    assert resolve_data_path("../shared/data/OhLoRA_fine_tuning.csv") == TEAM_CSV
+    assert resolve_data_path("../shared/data/OhLoRA_fine_tuning.csv") == TEAM_CSV.resolve()
     s = select_rows(ex, 20, 25, 5, TEAM_CSV)
     assert (len(s.train), len(s.eval), len(s.grade)) == (20, 25, 5)
 
