@@ -13,12 +13,11 @@ from typing import Any
 from harness import MEASUREMENT_VERSION
 from harness.config import REPO_ROOT
 from harness.result import Environment
+from harness.sweep.keys import FIGURE_PACKAGES as KEY_PACKAGES
 
-# Packages whose versions move the figures (memory by a third, per ../shared/device/README.md).
-FIGURE_PACKAGES = (
-    "torch", "transformers", "peft", "trl", "datasets", "accelerate", "bitsandbytes",
-    "unsloth", "unsloth_zoo", "gguf", "tokenizers", "safetensors", "nvidia-ml-py", "sacrebleu", "lora-harness",
-)  # fmt: skip
+# Packages whose versions move the figures (memory by a third, per ../shared/device/README.md): those in every
+# run key, and a few more recorded for the record.
+FIGURE_PACKAGES = (*KEY_PACKAGES, "tokenizers", "safetensors", "nvidia-ml-py", "sacrebleu", "lora-harness")
 
 # Environment variables that change what a backend does; recorded when set.
 RECORDED_ENV = (
@@ -75,19 +74,12 @@ def gpu_facts(gpu_index: int | None) -> dict[str, Any]:
         gpu_total_mib=props.total_memory / 2**20,
         cuda=torch.version.cuda,
     )
-    try:
-        import pynvml
+    from harness.monitor import nvml_index
+    from harness.sweep.gpu import gpu_info
 
-        from harness.monitor import nvml_index
-
-        pynvml.nvmlInit()
-        h = pynvml.nvmlDeviceGetHandleByIndex(nvml_index(gpu_index))
-        drv = pynvml.nvmlSystemGetDriverVersion()
-        facts["driver"] = drv.decode() if isinstance(drv, bytes) else drv
-        uuid = pynvml.nvmlDeviceGetUUID(h)
-        facts["gpu_uuid"] = uuid.decode() if isinstance(uuid, bytes) else uuid
-    except Exception:
-        pass
+    info = gpu_info(nvml_index(gpu_index))
+    if info is not None:
+        facts.update(driver=info["driver"], gpu_uuid=info["uuid"])
     return facts
 
 

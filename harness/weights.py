@@ -67,6 +67,16 @@ def _publish(tmp: Path, final: Path) -> None:
     os.replace(tmp, final)
 
 
+def _save_entry(final: Path, *parts: Any, source: dict[str, Any] | None = None) -> None:
+    """save_pretrained each part (model, tokenizer) into a temp folder beside `final`, then publish it whole."""
+    tmp = Path(tempfile.mkdtemp(prefix=final.name + ".", dir=final.parent))
+    for part in parts:
+        part.save_pretrained(tmp)
+    if source is not None:
+        (tmp / "harness-source.json").write_text(json.dumps(source))
+    _publish(tmp, final)
+
+
 def _short_hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:12]
 
@@ -124,11 +134,7 @@ def convert_gguf(candidate: Candidate) -> tuple[Path, float | None]:
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
-        tmp = Path(tempfile.mkdtemp(prefix=final.name + ".", dir=final.parent))
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        (tmp / "harness-source.json").write_text(json.dumps({"gguf": str(gguf_path), "eos_fix": eos}))
-        _publish(tmp, final)
+        _save_entry(final, model, tok, source={"gguf": str(gguf_path), "eos_fix": eos})
         return final, time.perf_counter() - t0
 
 
@@ -195,9 +201,7 @@ def trained_tokenizer(texts: list[str], data_id: str, vocab_size: int) -> tuple[
         )
         tok.train_from_iterator(texts, trainer=trainer)
         fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>")
-        tmp = Path(tempfile.mkdtemp(prefix=final.name + ".", dir=final.parent))
-        fast.save_pretrained(tmp)
-        _publish(tmp, final)
+        _save_entry(final, fast)
     return final, desc
 
 
@@ -229,14 +233,9 @@ def build_shape(request: RunRequest, device: str, tokenizer_dir: Path) -> tuple[
             model = AutoModelForCausalLM.from_config(config, dtype=dtype)
         model.generation_config.eos_token_id = tok.eos_token_id
         model.generation_config.pad_token_id = tok.pad_token_id
-        tmp = Path(tempfile.mkdtemp(prefix=final.name + ".", dir=final.parent))
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        (tmp / "harness-source.json").write_text(
-            json.dumps({"shape_of": cand.hub_id, "seed": seed, "built_on": device, "tokenizer": str(tokenizer_dir)})
-        )
+        source = {"shape_of": cand.hub_id, "seed": seed, "built_on": device, "tokenizer": str(tokenizer_dir)}
+        _save_entry(final, model, tok, source=source)
         del model
-        _publish(tmp, final)
         return final, time.perf_counter() - t0
 
 

@@ -22,18 +22,12 @@ def installed(module: str) -> bool:
 
 def gpu_capability(gpu_index: int = 0) -> tuple[str, tuple[int, int]] | None:
     """(name, compute capability) of a GPU through NVML, or None when there is no usable GPU."""
-    try:
-        import pynvml
+    from harness.monitor import nvml_index
+    from harness.sweep.gpu import compute_capability, gpu_info
 
-        from harness.monitor import nvml_index
-
-        pynvml.nvmlInit()
-        h = pynvml.nvmlDeviceGetHandleByIndex(nvml_index(gpu_index))
-        name = pynvml.nvmlDeviceGetName(h)
-        major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(h)
-        return (name.decode() if isinstance(name, bytes) else name), (int(major), int(minor))
-    except Exception:
-        return None
+    index = nvml_index(gpu_index)
+    info, cc = gpu_info(index), compute_capability(index)
+    return (info["name"], cc) if info is not None and cc is not None else None
 
 
 def check(request: RunRequest, gpu: tuple[str, tuple[int, int]] | None) -> str | None:

@@ -19,20 +19,19 @@ from markupsafe import Markup
 TEMPLATES = Path(__file__).parent / "templates"
 MISSING = "—"  # what a null figure looks like: never 0
 
-HTML_ENV = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(TEMPLATES),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-MD_ENV = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(TEMPLATES),
-    autoescape=False,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+
+def _env(autoescape: bool) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=autoescape,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+HTML_ENV = _env(autoescape=True)  # model answers, names and file names are escaped
+MD_ENV = _env(autoescape=False)  # Markdown escapes data through md_escape
 
 
 def md_escape(text: Any) -> str:

@@ -80,6 +80,18 @@ def gpu_info(index: int) -> dict[str, Any] | None:
         return None
 
 
+def compute_capability(index: int) -> tuple[int, int] | None:
+    """(major, minor) of one GPU, or None."""
+    nv = _nvml()
+    if nv is None:
+        return None
+    try:
+        major, minor = nv.nvmlDeviceGetCudaComputeCapability(nv.nvmlDeviceGetHandleByIndex(index))
+        return int(major), int(minor)
+    except Exception:
+        return None
+
+
 def gpu_names(indices: list[int] | None = None) -> list[str] | None:
     """Names of the given GPUs (all GPUs when None), or None without NVML."""
     n = gpu_count()
