@@ -8,21 +8,26 @@ and the field.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from harness.backends import NAMES as BACKEND_NAMES
+from harness.backends import QUANTS
 from harness.errors import UserError
+from harness.project import project_root
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+# The project's own files: the source tree, or in an installed wheel its package data (harness/project.py).
+REPO_ROOT = project_root()
 CANDIDATES_FILE = REPO_ROOT / "candidates.yaml"
 
-Family = Literal["gemma2", "gemma", "gpt_neox", "llama", "rwkv", "qwen2"]
-Backend = Literal["hf", "unsloth"]
-Quant = Literal["none", "nf4"]
+# Backend and quantisation names come from the backend registry (harness/backends/__init__.py).
+Backend = Literal[BACKEND_NAMES]  # type: ignore[valid-type]
+Quant = Literal[QUANTS]  # type: ignore[valid-type]
 WeightsMode = Literal["real", "shape"]
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -59,7 +64,7 @@ class Candidate(Strict):
     params_note: str | None = None
     ko_llm_avg: float | None = None  # Open Ko-LLM leaderboard average (team's study)
     license: str
-    family: Family
+    family: str  # architecture family, shown in tables; loading follows model_type, not this
     model_type: str  # transformers model_type
     shape_config: dict[str, Any]  # fields that build the architecture in shape mode
     lora_target_modules: list[str] = Field(min_length=1)
@@ -89,6 +94,16 @@ class Candidate(Strict):
         if self.weights == "gguf-package" and self.gguf is None:
             raise ValueError("weights: gguf-package needs a gguf: {package, file} block")
         return self
+
+    # Fields that only describe the candidate (shown in reports, joined at report time). Everything
+    # else decides what is loaded and trained, so it is part of the run key (`model_spec`).
+    DESCRIPTIVE: ClassVar[frozenset[str]] = frozenset(
+        {"params_b", "params_note", "ko_llm_avg", "license", "family", "published"}
+    )
+
+    def model_spec(self) -> dict[str, Any]:
+        """What moves the figures: hub id or path, config, tokenizer source, LoRA targets, template."""
+        return {k: v for k, v in self.model_dump(mode="json").items() if k not in self.DESCRIPTIVE}
 
     @property
     def hidden_size(self) -> int | None:
@@ -185,19 +200,8 @@ class RunRequest(Strict):
     generation: GenerationSettings = GenerationSettings()
     unsloth: UnslothSettings = UnslothSettings()
     trust_remote_code: bool = False
-    quality_weights: dict[str, float] | None = None  # None: harness.quality defaults
-
-    @field_validator("quality_weights")
-    @classmethod
-    def _known_weights(cls, v: dict[str, float] | None) -> dict[str, float] | None:
-        if v is not None:
-            from harness.quality.score import resolve_weights
-
-            try:
-                resolve_weights(v)
-            except UserError as e:
-                raise ValueError(str(e)) from None
-        return v
+    repeat: int = Field(0, ge=0)  # index of a repeat of the same cell: each is its own process and run key
+    warmup: bool = False  # a sweep's warm-up run: pays the machine's first-run costs, never reported
 
     @model_validator(mode="after")
     def _rank_fits(self) -> RunRequest:
@@ -208,7 +212,19 @@ class RunRequest(Strict):
 
     @property
     def label(self) -> str:
-        return f"{self.candidate.name} r{self.lora.rank} {self.backend} {self.quant} {self.weights}"
+        tail = " warm-up" if self.warmup else (f" #{self.repeat + 1}" if self.repeat else "")
+        return f"{self.candidate.name} r{self.lora.rank} {self.backend} {self.quant} {self.weights}{tail}"
+
+    @property
+    def cell(self) -> tuple[str, int, str, str, str]:
+        """What repeats share: candidate, rank, backend, quant, weights mode."""
+        return (self.candidate.name, self.lora.rank, self.backend, self.quant, self.weights)
+
+    def key_fields(self) -> dict[str, Any]:
+        """The request as the run key hashes it: descriptive candidate fields left out."""
+        out = self.model_dump(mode="json")
+        out["candidate"] = self.candidate.model_spec()
+        return out
 
 
 # ---------------------------------------------------------------- sweeps
@@ -219,6 +235,7 @@ class Axes(Strict):
     ranks: list[int] = Field([16], min_length=1)
     backends: list[Backend] = ["hf"]
     quants: list[Quant] = ["none"]
+    repeats: int = Field(1, gt=0)  # runs of each cell, each its own process: run-to-run variation, measured
 
     @field_validator("ranks")
     @classmethod
@@ -238,6 +255,62 @@ class RankingWeights(Strict):
     memory: float = 0.15  # peak GPU memory while fine-tuning, lower is better
 
 
+class JobSettings(Strict):
+    """The fine-tune the team will really do; the ranking projects its time and cost from the measured steps.
+
+    Either `steps`, or rows x epochs at batch_size x grad_accum (steps per epoch rounded up, as the
+    trainer does). Leave it out and the ranking projects the measured run's own steps.
+    """
+
+    steps: int | None = Field(None, gt=0)
+    rows: int | None = Field(None, gt=0)
+    epochs: float = Field(1, gt=0)
+    batch_size: int = Field(4, gt=0)
+    grad_accum: int = Field(1, gt=0)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> JobSettings:
+        if (self.steps is None) == (self.rows is None):
+            raise ValueError("give either steps, or rows (with epochs, batch_size, grad_accum)")
+        return self
+
+    @property
+    def total_steps(self) -> int:
+        if self.steps is not None:
+            return self.steps
+        assert self.rows is not None
+        per_epoch = math.ceil(math.ceil(self.rows / self.batch_size) / self.grad_accum)
+        return math.ceil(self.epochs * per_epoch)
+
+    @property
+    def text(self) -> str:
+        if self.steps is not None:
+            return f"{self.steps} steps"
+        accum = f" x {self.grad_accum} accumulation" if self.grad_accum > 1 else ""
+        return f"{self.rows} rows x {self.epochs:g} epochs at batch {self.batch_size}{accum} = {self.total_steps} steps"
+
+
+def parse_job(text: str, source: str = "--job") -> JobSettings:
+    """'200x3@4' (rows x epochs @ batch), '200x3@4/2' (with accumulation 2) or '600' (steps)."""
+    m = re.fullmatch(r"\s*(\d+)\s*(?:x\s*([\d.]+)\s*(?:@\s*(\d+)\s*(?:/\s*(\d+))?)?)?\s*", text)
+    if not m:
+        raise UserError(f"{source}: '{text}' is not a job; write ROWSxEPOCHS@BATCH (e.g. 200x3@4) or a step count")
+    rows, epochs, batch, accum = m.groups()
+    if epochs is None:
+        fields: dict[str, Any] = {"steps": int(rows)}
+    else:
+        fields = {
+            "rows": int(rows),
+            "epochs": float(epochs),
+            "batch_size": int(batch or 4),
+            "grad_accum": int(accum or 1),
+        }
+    try:
+        return JobSettings.model_validate(fields)
+    except ValidationError as e:
+        raise UserError(validation_message(source, e)) from None
+
+
 class SweepSpec(Strict):
     name: str
     description: str = ""
@@ -246,7 +319,22 @@ class SweepSpec(Strict):
     base: dict[str, Any] = {}  # RunRequest fields shared by every run (lora.rank comes from axes)
     timeout_s: int = Field(3600, gt=0)  # per run
     ranking: RankingWeights = RankingWeights()
+    quality_weights: dict[str, float] | None = None  # composite score weights, applied at report time
+    job: JobSettings | None = None  # the team's real fine-tune, projected from the measured steps
+    warmup: bool = True  # on a GPU, one unreported run first pays the machine's first-run costs
     prices: str = "benchmarks/gpu-prices.yaml"
+
+    @field_validator("quality_weights")
+    @classmethod
+    def _known_weights(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        if v is not None:
+            from harness.quality.score import resolve_weights
+
+            try:
+                resolve_weights(v)
+            except UserError as e:
+                raise ValueError(str(e)) from None
+        return v
 
     @field_validator("name")
     @classmethod
@@ -337,8 +425,13 @@ def build_request(candidate: Candidate, fields: dict[str, Any], source: str = "r
 
 
 def expand_sweep(spec: SweepSpec, candidates: CandidateFile, source: str = "spec") -> list[RunRequest]:
-    """The cartesian product of the spec's axes, in a stable order (candidate, rank, backend, quant)."""
-    requests = []
+    """The cartesian product of the spec's axes, repeats included.
+
+    Order: the first repeat of every cell in the spec's order (candidate, rank, backend, quant), then
+    each further repeat with the cells rotated by one candidate, so that no candidate always runs first
+    (machine drift then lands on every candidate, not on one).
+    """
+    cells = []
     for name in spec.axes.candidates:
         cand = candidates.get(name)
         for rank in spec.axes.ranks:
@@ -346,5 +439,11 @@ def expand_sweep(spec: SweepSpec, candidates: CandidateFile, source: str = "spec
                 for quant in spec.axes.quants:
                     fields = deep_merge(spec.base, {"lora": {"rank": rank}, "backend": backend, "quant": quant})
                     fields.setdefault("weights", spec.weights)
-                    requests.append(build_request(cand, fields, source))
+                    cells.append((cand, fields))
+    per_candidate = max(1, len(cells) // len(spec.axes.candidates))
+    requests = []
+    for repeat in range(spec.axes.repeats):
+        shift = (repeat * per_candidate) % len(cells)
+        for cand, fields in cells[shift:] + cells[:shift]:
+            requests.append(build_request(cand, {**fields, "repeat": repeat}, source))
     return requests

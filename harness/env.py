@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import platform
 import socket
@@ -13,11 +12,10 @@ from typing import Any
 from harness import MEASUREMENT_VERSION
 from harness.config import REPO_ROOT
 from harness.result import Environment
-from harness.sweep.keys import FIGURE_PACKAGES as KEY_PACKAGES
+from harness.sweep.keys import installed_versions, package_names
 
-# Packages whose versions move the figures (memory by a third, per ../shared/device/README.md): those in every
-# run key, and a few more recorded for the record.
-FIGURE_PACKAGES = (*KEY_PACKAGES, "tokenizers", "safetensors", "nvidia-ml-py", "sacrebleu", "lora-harness")
+# Recorded beside the packages in the run key (versions move memory by a third, per the device notes).
+RECORDED_TOO = ("tokenizers", "safetensors", "nvidia-ml-py", "sacrebleu", "lora-harness")
 
 # Environment variables that change what a backend does; recorded when set.
 RECORDED_ENV = (
@@ -26,14 +24,9 @@ RECORDED_ENV = (
 )  # fmt: skip
 
 
-def package_versions(names: tuple[str, ...] = FIGURE_PACKAGES) -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for n in names:
-        try:
-            out[n] = importlib.metadata.version(n)
-        except importlib.metadata.PackageNotFoundError:
-            out[n] = None
-    return out
+def package_versions() -> dict[str, str | None]:
+    """Every backend's packages (absent ones read None) and the recorded extras."""
+    return installed_versions((*package_names(), *RECORDED_TOO))
 
 
 def git_state() -> tuple[str | None, bool | None]:
@@ -74,8 +67,7 @@ def gpu_facts(gpu_index: int | None) -> dict[str, Any]:
         gpu_total_mib=props.total_memory / 2**20,
         cuda=torch.version.cuda,
     )
-    from harness.monitor import nvml_index
-    from harness.sweep.gpu import gpu_info
+    from harness.nvml import gpu_info, nvml_index
 
     info = gpu_info(nvml_index(gpu_index))
     if info is not None:

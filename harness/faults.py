@@ -223,7 +223,7 @@ def fake_run(request_path: Path | str, result_path: Path | str, key: str) -> boo
         label=label,
         status=status,
         reason=reason,
-        request=request.model_dump(mode="json"),
+        request=request,
         started_at=started,
         finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         wall_s=round(time.monotonic() - t0, 4),

@@ -16,8 +16,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness.atomic import atomic_write_text
+from harness.config import RunRequest
 
-SCHEMA_VERSION = 1
+# 2: typed request snapshot and quality; the composite score is computed at report time (not stored).
+SCHEMA_VERSION = 2
 
 Status = Literal["ok", "oom", "crashed", "timeout", "unsupported", "cancelled", "mismatch", "failed"]
 FAILED_STATUSES = ("oom", "crashed", "timeout", "cancelled", "failed")
@@ -143,13 +145,33 @@ class Environment(Model):
     measurement_version: str | None = None  # harness.MEASUREMENT_VERSION
 
 
+class Interval(Model):
+    """A mean with its 95% bootstrap interval over `n` items (prompts, steps or repeats)."""
+
+    mean: float | None
+    lo: float | None = None
+    hi: float | None = None
+    n: int = 0
+
+
+class Quality(Model):
+    """Per-stage summaries of the per-answer scores (`Answer.scores`); the composite is the report's."""
+
+    meaningful: bool = True  # False for shape-mode runs: random weights, no quality to speak of
+    base: dict[str, Interval] = {}  # metric -> interval, answers before fine-tuning
+    tuned: dict[str, Interval] = {}
+
+    def stage(self, name: str) -> dict[str, Interval]:
+        return self.base if name == "base" else self.tuned
+
+
 class RunResult(Model):
     schema_version: int = SCHEMA_VERSION
     key: str
     label: str
     status: Status
     reason: str | None = None
-    request: dict[str, Any]
+    request: RunRequest  # the request as the run received it, candidate included (a snapshot)
     started_at: str
     finished_at: str | None = None
     wall_s: float | None = None  # the child's whole life, from process start to result write
@@ -162,7 +184,7 @@ class RunResult(Model):
     effective: Effective | None = None
     generation: list[Generation] = []
     answers: list[Answer] = []
-    quality: dict[str, Any] = {}  # per stage: metric -> {mean, lo, hi, n}; see harness.quality
+    quality: Quality = Quality()  # see harness.quality
     environment: Environment | None = None
     stderr_tail: str | None = None  # filled by the sweep for crashed runs
 
@@ -191,20 +213,44 @@ class RunResult(Model):
             raw = json.loads(text)
         except ValueError as e:
             raise CorruptResult(f"{where}: unreadable result ({e.__class__.__name__})") from None
-        if not isinstance(raw, dict) or raw.get("schema_version") != SCHEMA_VERSION:
+        if not isinstance(raw, dict) or raw.get("schema_version") not in UPGRADES:
             raise CorruptResult(f"{where}: not a schema-{SCHEMA_VERSION} result")
         try:
-            return cls.model_validate(raw)
+            return cls.model_validate(upgrade(raw))
         except ValidationError as e:
             raise CorruptResult(f"{where}: invalid result ({e.errors()[0]['loc']})") from None
 
     @property
     def candidate(self) -> str:
-        return self.request["candidate"]["name"]
+        return self.request.candidate.name
 
     @property
     def rank(self) -> int:
-        return int(self.request["lora"]["rank"])
+        return self.request.lora.rank
+
+
+def _upgrade_v1(raw: dict[str, Any]) -> dict[str, Any]:
+    """Schema 1 stored the composite (with the weights of its day) and the weights in the request."""
+    out = dict(raw, schema_version=2)
+    request = dict(raw.get("request") or {})
+    request.pop("quality_weights", None)
+    out["request"] = request
+    quality = raw.get("quality") or {}
+    out["quality"] = {
+        "meaningful": bool(quality.get("meaningful", True)),
+        **{s: quality[s] for s in ("base", "tuned") if isinstance(quality.get(s), dict)},
+    }
+    return out
+
+
+UPGRADES = {1: _upgrade_v1, SCHEMA_VERSION: None}
+
+
+def upgrade(raw: dict[str, Any]) -> dict[str, Any]:
+    """A result file of any known schema, as the current schema reads it."""
+    while (step := UPGRADES.get(raw.get("schema_version"))) is not None:
+        raw = step(raw)
+    return raw
 
 
 class CorruptResult(Exception):

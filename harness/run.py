@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from harness import faults
+from harness.backends import get as get_backend
 from harness.config import RunRequest
 from harness.errors import UserError
-from harness.result import Answer, Generation, RunResult, Weights
+from harness.phases import Phase
+from harness.result import Answer, Generation, Quality, RunResult, Weights
 
 T_START = time.perf_counter()
 
@@ -50,11 +52,12 @@ class Run:
             label=request.label,
             status="failed",
             reason="did not finish",
-            request=request.model_dump(mode="json"),
+            request=request,
             started_at=now(),
         )
         self.monitor: Any = None
-        self.phase_name = "start"
+        self.phase_name: str = "start"
+        self.merged = False  # the adapter was merged into the weights before the tuned answers
 
     # ------------------------------------------------------------ outcome
     def finish(self, status: str, reason: str | None) -> None:
@@ -71,6 +74,7 @@ class Run:
     # ------------------------------------------------------------ the run
     def execute(self) -> None:
         req = self.request
+        backend = get_backend(req.backend)
         faults.hit("start", req.label)
         from harness.backends.capability import check, gpu_capability
 
@@ -80,17 +84,13 @@ class Run:
             self.finish("unsupported", reason)
             return
 
-        unsloth_env: dict[str, str] = {}
-        if req.backend == "unsloth":
-            from harness.backends.load import import_unsloth_first
-
-            unsloth_env = import_unsloth_first(req.unsloth)
+        backend_env = backend.process_env(req)  # before torch: Unsloth must patch the libraries first
 
         import torch
 
         from harness import data as data_mod
         from harness import env, generate, train, weights
-        from harness.backends import load
+        from harness.backends import common
         from harness.monitor import Monitor
 
         device = "cuda" if (req.device != "cpu" and torch.cuda.is_available()) else "cpu"
@@ -114,15 +114,12 @@ class Run:
         w = weights.resolve(req, device, texts, data_mod.file_sha256(data_path))
         self.result.one_time.update(w.one_time)
 
-        dtype = load.resolve_dtype(req, device)
+        dtype = common.resolve_dtype(req, device)
         faults.hit("load", req.label)
-        self.phase_name = "load"
-        with mon.phase("load"):
-            if req.backend == "unsloth":
-                model, tok, load_info = load.load_unsloth(req, w, dtype)
-            else:
-                model, tok, load_info = load.load_hf(req, w, device, dtype)
-        counts = load.count_params(model)
+        self.phase_name = Phase.LOAD
+        with mon.phase(Phase.LOAD):
+            model, tok, load_info = backend.load(req, w, device, dtype)
+        counts = common.count_params(model)
         self.result.weights = Weights(
             mode=req.weights, source=w.source, path=str(w.model_dir), tokenizer=w.tokenizer_desc,
             seed=w.seed, params=counts["total_params"],
@@ -155,7 +152,7 @@ class Run:
                     batch_size=req.generation.batch_size,
                     max_new_tokens=req.generation.max_new_tokens,
                     forced_new_tokens=req.generation.force_new_tokens,
-                    merged_adapter=(stage == "tuned" and req.generation.merge_adapter and req.quant == "none"),
+                    merged_adapter=(stage == "tuned" and self.merged),
                     prompts=len(raw),
                     new_tokens=new_tokens,
                     wall_s=wall,
@@ -186,36 +183,33 @@ class Run:
                     bpc[stage] = generate.bits_per_char(generate.answer_nll(mdl, tok, nll_pairs))
 
         if req.generation.base_answers:
-            if req.backend == "unsloth":
-                load.unsloth_mode(model, req, "inference")
+            backend.to_inference(model, req)
             answer_stage("base", model)
 
-        self.phase_name = "lora"
-        with mon.phase("lora"):
-            if req.backend == "unsloth":
-                model, lora_info = load.add_lora_unsloth(model, req)
-            else:
-                model, lora_info = load.add_lora_hf(model, req)
-        counts = load.count_params(model)
-        if req.backend == "unsloth":
-            load.unsloth_mode(model, req, "training")  # back from the base answers' inference mode
+        self.phase_name = Phase.LORA
+        with mon.phase(Phase.LORA):
+            model, lora_info = backend.add_adapter(model, req)
+        counts = common.count_params(model)
+        backend.to_training(model, req)  # back from the base answers' inference mode
 
         timer = train.StepTimer(cuda=device == "cuda", label=req.label)
         out_dir = Path(tempfile.mkdtemp(prefix="trainer-", dir=os.getcwd()))
-        self.phase_name = "train_setup"
-        with mon.phase("train_setup"):  # tokenising the data, building the optimizer
-            trainer = train.build_trainer(model, tok, train_rows, req, out_dir, device, dtype, timer)
-        self.phase_name = "train"
-        with mon.phase("train"):
+        self.phase_name = Phase.TRAIN_SETUP
+        with mon.phase(Phase.TRAIN_SETUP):  # tokenising the data, building the optimizer
+            trainer = train.build_trainer(
+                model, tok, train_rows, req, out_dir, device, dtype, timer, backend.trainer_args(req)
+            )
+        self.phase_name = Phase.TRAIN
+        with mon.phase(Phase.TRAIN):
             trainer.train()
         self.result.steps = train.step_stats(timer.times, req.train.burn_in_steps)
         self.result.loss_curve = train.loss_curve(trainer)
         extra = {
-            "dtype": load.dtype_name(dtype),
+            "dtype": common.dtype_name(dtype),
             "lora_targets": lora_info.get("lora_targets"),
             "quantized_modules": load_info.get("quantized_modules"),
             "unsloth_path": load_info.get("unsloth_path"),
-            "unsloth_env": unsloth_env or None,
+            "unsloth_env": backend_env or None,
             **counts,
         }
         self.result.effective = train.read_effective(trainer, req, len(train_rows), extra)
@@ -226,16 +220,16 @@ class Run:
         gc.collect()
         if device == "cuda":
             torch.cuda.empty_cache()  # the optimizer state is gone; generation starts from what it needs
-        if req.generation.merge_adapter and req.quant == "none" and req.backend == "hf":
+        self.merged = req.generation.merge_adapter and req.quant == "none" and backend.can_merge
+        if self.merged:
             t0 = time.perf_counter()
             model = model.merge_and_unload()
             self.result.one_time["merge_adapter_s"] = time.perf_counter() - t0
-        if req.backend == "unsloth":
-            load.unsloth_mode(model, req, "inference")
+        backend.to_inference(model, req)
         answer_stage("tuned", model)
 
-        self.phase_name = "score"
-        with mon.phase("score"):
+        self.phase_name = Phase.SCORE
+        with mon.phase(Phase.SCORE):
             self.score(bpc)
 
         eff = self.result.effective
@@ -248,12 +242,10 @@ class Run:
         from harness.quality.score import score_run
 
         answers = [a.model_dump() for a in self.result.answers]
-        per_answer, quality = score_run(
-            answers, bpc, self.request.quality_weights, meaningful=self.request.weights == "real"
-        )
+        per_answer, quality = score_run(answers, bpc, None, meaningful=self.request.weights == "real")
         for a, s in zip(self.result.answers, per_answer, strict=True):
-            a.scores = s
-        self.result.quality = quality
+            a.scores = {k: v for k, v in s.items() if k != "composite"}  # the report computes composites
+        self.result.quality = Quality.model_validate({k: v for k, v in quality.items() if k != "composite"})
 
 
 def _oom_reason(run: Run, e: BaseException) -> str:

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import torch
 
-from harness.backends import capability, load
+from harness.backends import REGISTRY, base, capability, common, get
+from harness.backends.unsloth import Unsloth
 from harness.train import expected_steps, read_effective
 from harness.weights import ResolvedWeights
 from tests.tiny import tiny_candidate, tiny_request
@@ -28,10 +29,13 @@ M6000 = ("Quadro M6000", (5, 2))
     ("over", "gpu", "expect"),
     [
         ({"backend": "unsloth"}, None, "unsloth needs a CUDA GPU"),
+        ({"backend": "liger"}, None, "liger needs a CUDA GPU"),
+        ({"backend": "liger", "device": "auto"}, M6000, "liger needs compute capability >= 7.0; Quadro M6000 has 5.2"),
+        ({"backend": "unsloth", "quant": "nf4"}, None, "unsloth needs a CUDA GPU"),
         ({"quant": "nf4"}, None, "nf4 (bitsandbytes 4-bit) needs a CUDA GPU"),
         ({"device": "cuda"}, None, "no CUDA GPU is visible"),
         ({"backend": "unsloth", "device": "auto"}, M6000, "compute capability >= 7.0; Quadro M6000 has 5.2"),
-        ({"train": {"gradient_checkpointing": "unsloth"}, "device": "auto"}, H100, "Unsloth's own offloading"),
+        ({"train": {"gradient_checkpointing": "unsloth"}, "device": "auto"}, H100, "not a mode of backend hf"),
     ],
 )
 def test_unsupported_reasons(over: dict, gpu: Any, expect: str) -> None:
@@ -41,8 +45,11 @@ def test_unsupported_reasons(over: dict, gpu: Any, expect: str) -> None:
 
 def test_missing_packages_are_unsupported(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(capability, "installed", lambda m: False)
+    monkeypatch.setattr(base, "installed", lambda m: False)
     r = capability.check(tiny_request("llama", backend="unsloth", device="auto"), H100)
-    assert r is not None and "unsloth is not installed" in r
+    assert r is not None and "unsloth needs unsloth, which is not installed" in r
+    r = capability.check(tiny_request("llama", backend="liger", device="auto"), H100)
+    assert r is not None and "liger needs liger_kernel, triton, which is not installed" in r
     r = capability.check(tiny_request("llama", quant="nf4", device="auto"), H100)
     assert r is not None and "bitsandbytes is not installed" in r
     r = capability.check(tiny_request("llama", train={"optimizer": "paged_adamw_8bit"}, device="auto"), H100)
@@ -52,7 +59,9 @@ def test_missing_packages_are_unsupported(monkeypatch: pytest.MonkeyPatch) -> No
 def test_supported_cases(monkeypatch: pytest.MonkeyPatch) -> None:
     assert capability.check(tiny_request("llama"), None) is None  # plain LoRA on the CPU
     monkeypatch.setattr(capability, "installed", lambda m: True)
+    monkeypatch.setattr(base, "installed", lambda m: True)
     assert capability.check(tiny_request("llama", backend="unsloth", quant="nf4", device="auto"), H100) is None
+    assert capability.check(tiny_request("llama", backend="liger", quant="nf4", device="auto"), H100) is None
 
 
 def test_no_gpu_on_this_machine_reports_none() -> None:
@@ -65,7 +74,7 @@ def test_no_gpu_on_this_machine_reports_none() -> None:
 
 
 def test_nf4_config_is_double_quant_nf4_with_compute_dtype() -> None:
-    cfg = load._bnb_config(torch.bfloat16)
+    cfg = common.nf4_config(torch.bfloat16)
     assert cfg.load_in_4bit and cfg.bnb_4bit_quant_type == "nf4" and cfg.bnb_4bit_use_double_quant
     assert cfg.bnb_4bit_compute_dtype == torch.bfloat16
 
@@ -88,7 +97,7 @@ def test_hf_load_passes_quantization_for_nf4(monkeypatch: pytest.MonkeyPatch, tm
         staticmethod(lambda *a, **k: SimpleNamespace(pad_token=None, eos_token="</s>")),
     )  # fmt: skip
     w = ResolvedWeights(model_dir=tmp_path, tokenizer_dir=tmp_path, source="t", tokenizer_desc="t")
-    _, tok, info = load.load_hf(tiny_request("llama", quant="nf4"), w, "cpu", torch.bfloat16)
+    _, tok, info = get("hf").load(tiny_request("llama", quant="nf4"), w, "cpu", torch.bfloat16)
     q = seen["quantization_config"]
     assert q.bnb_4bit_quant_type == "nf4" and q.bnb_4bit_use_double_quant
     assert seen["dtype"] == torch.bfloat16
@@ -115,7 +124,7 @@ def test_trust_remote_code_needs_both_candidate_and_user(
     )  # fmt: skip
     w = ResolvedWeights(model_dir=tmp_path, tokenizer_dir=tmp_path, source="t", tokenizer_desc="t")
     cand = tiny_candidate("llama", trust_remote_code=candidate_declares)
-    load.load_hf(tiny_request(candidate=cand, trust_remote_code=user_passes), w, "cpu", torch.float32)
+    get("hf").load(tiny_request(candidate=cand, trust_remote_code=user_passes), w, "cpu", torch.float32)
     assert seen == [candidate_declares and user_passes] * 2  # tokenizer and model alike
 
 
@@ -153,24 +162,24 @@ def fake_unsloth(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 @pytest.mark.parametrize("quant", ["none", "nf4"])
 def test_unsloth_load_sets_4bit_explicitly(fake_unsloth: dict, quant: str, tmp_path: Path) -> None:
     w = ResolvedWeights(model_dir=tmp_path, tokenizer_dir=tmp_path, source="t", tokenizer_desc="t")
-    _, _, info = load.load_unsloth(tiny_request("llama", backend="unsloth", quant=quant), w, torch.bfloat16)
+    _, _, info = Unsloth().load(tiny_request("llama", backend="unsloth", quant=quant), w, "cuda", torch.bfloat16)
     kw = fake_unsloth["FastLanguageModel.from_pretrained"]
     assert kw["load_in_4bit"] is (quant == "nf4")  # Unsloth defaults to 4-bit: always set it
-    assert kw["full_finetuning"] is False and kw["local_files_only"] is True
+    assert kw["full_finetuning"] is False
     assert info["unsloth_path"] == "native"
 
 
 def test_unsloth_generic_path_for_gpt_neox_and_rwkv(fake_unsloth: dict, tmp_path: Path) -> None:
     w = ResolvedWeights(model_dir=tmp_path, tokenizer_dir=tmp_path, source="t", tokenizer_desc="t")
     for fam in ("gpt_neox", "rwkv"):
-        _, _, info = load.load_unsloth(tiny_request(fam, backend="unsloth"), w, torch.bfloat16)
+        _, _, info = Unsloth().load(tiny_request(fam, backend="unsloth"), w, "cuda", torch.bfloat16)
         assert info["unsloth_path"] == "generic" and info["unsloth_loader"] == "FastModel"
 
 
 def test_unsloth_lora_and_checkpointing(fake_unsloth: dict) -> None:
     req = tiny_request("llama", backend="unsloth", train={"gradient_checkpointing": "unsloth"},
                        lora={"rank": 32, "alpha": 16, "dropout": 0.0})  # fmt: skip
-    load.add_lora_unsloth(SimpleNamespace(), req)
+    Unsloth().add_adapter(SimpleNamespace(), req)
     kw = fake_unsloth["FastLanguageModel.get_peft_model"]
     assert kw["r"] == 32 and kw["lora_alpha"] == 16 and kw["lora_dropout"] == 0.0
     assert kw["use_gradient_checkpointing"] == "unsloth" and kw["random_state"] == req.train.seed
@@ -182,8 +191,8 @@ def test_unsloth_lora_and_checkpointing(fake_unsloth: dict) -> None:
 )
 def test_unsloth_compile_switches_are_set_before_import(fake_unsloth: dict, setting: str, env: dict) -> None:
     req = tiny_request("llama", backend="unsloth", unsloth={"compile": setting})
-    recorded = load.import_unsloth_first(req.unsloth)
-    assert recorded == {"HF_HUB_OFFLINE": "1", "UNSLOTH_DISABLE_STATISTICS": "1", **env}
+    recorded = Unsloth().process_env(req)
+    assert recorded == {"UNSLOTH_DISABLE_STATISTICS": "1", **env}
     for k, v in recorded.items():
         assert os.environ[k] == v
 
@@ -225,6 +234,39 @@ def test_checkpointing_differs_is_a_mismatch() -> None:
 
 
 def test_unsloth_mode_switches_use_the_class_that_loaded_the_model(fake_unsloth: dict) -> None:
-    load.unsloth_mode(object(), tiny_request("llama", backend="unsloth"), "inference")
-    load.unsloth_mode(object(), tiny_request("gpt_neox", backend="unsloth"), "training")
+    Unsloth().to_inference(object(), tiny_request("llama", backend="unsloth"))
+    Unsloth().to_training(object(), tiny_request("gpt_neox", backend="unsloth"))
     assert fake_unsloth["modes"] == [("FastLanguageModel", "inference"), ("FastModel", "training")]
+
+
+# ---------------------------------------------------------------- the registry
+
+
+def test_registry_names_every_backend_once_and_config_follows_it() -> None:
+    from harness.config import Axes, RunRequest
+
+    assert set(REGISTRY) == {"hf", "unsloth", "liger"}
+    assert set(RunRequest.model_fields["backend"].annotation.__args__) == set(REGISTRY)
+    assert Axes(candidates=["x"], backends=["liger"]).backends == ["liger"]
+    with pytest.raises(ValueError):
+        get("nope")
+
+
+def test_liger_sets_only_its_trainer_switch(tmp_path: Path) -> None:
+    from harness.train import sft_config
+
+    req = tiny_request("llama", backend="liger")
+    assert get("liger").trainer_args(req) == {"use_liger_kernel": True}
+    cfg = sft_config(req, tmp_path, "cpu", torch.float32, get("liger").trainer_args(req))
+    plain = sft_config(req, tmp_path, "cpu", torch.float32, get("hf").trainer_args(req))
+    assert cfg.use_liger_kernel is True and plain.use_liger_kernel is False
+    differ = {k for k in cfg.to_dict() if cfg.to_dict()[k] != plain.to_dict()[k]}
+    assert differ == {"use_liger_kernel"}
+
+
+def test_backend_modules_do_not_import_torch() -> None:
+    import subprocess
+
+    code = "import sys, harness.backends, harness.backends.capability; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -92,9 +92,8 @@ def test_rank_larger_than_hidden_size(tmp_path: Path) -> None:
 
 
 def test_unknown_quality_weight_fails_when_the_spec_loads(tmp_path: Path) -> None:
-    spec = load_sweep_spec(_spec(tmp_path, GOOD + "base:\n  quality_weights: {fluency: 1}\n"))
     with pytest.raises(UserError) as e:
-        expand_sweep(spec, load_candidates(), "s.yaml")
+        load_sweep_spec(_spec(tmp_path, GOOD + "quality_weights: {fluency: 1}\n"))
     assert "fluency" in str(e.value)
 
 

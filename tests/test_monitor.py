@@ -7,7 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from harness.monitor import MIB, Monitor, nvml_index
+from harness.monitor import MIB, Monitor
+from harness.nvml import nvml_index
 
 
 def _touch(mib: int) -> np.ndarray:

@@ -40,8 +40,8 @@ def test_every_family_trains_and_answers(family: str, tmp_path: Path, shape_cach
     assert sum(a.stage == "tuned" for a in res.answers) == 4
     assert all(a.new_tokens <= 6 for a in res.answers)
     assert [g.stage for g in res.generation] == ["base", "tuned"]
-    assert res.quality["meaningful"] is False  # shape mode: random weights
-    assert res.quality["tuned"]["bits_per_char"]["n"] == 3
+    assert res.quality.meaningful is False  # shape mode: random weights
+    assert res.quality.tuned["bits_per_char"].n == 3
     assert res.weights is not None and res.weights.mode == "shape" and "BPE" in res.weights.tokenizer
     assert res.environment is not None and res.environment.device == "cpu"
     assert res.environment.packages["trl"] == "1.14.2"

@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 from harness import faults
+from harness import nvml as gpu_mod
 from harness.config import Candidate, CandidateFile, RunRequest, SweepSpec, expand_sweep
 from harness.errors import UserError
 from harness.result import RunResult
@@ -33,10 +34,10 @@ from harness.sweep import (
     run_sweep,
     should_run,
 )
-from harness.sweep import gpu as gpu_mod
-from harness.sweep.keys import FIGURE_PACKAGES, canonical_json, data_sha256, sanitize
+from harness.sweep.keys import canonical_json, data_sha256, package_names, sanitize
 from harness.sweep.layout import SweepDir
 from harness.sweep.outcome import PlannedRun, parent_result
+from tests.tiny import tiny_request
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -238,7 +239,7 @@ def test_data_sha_and_packages(tmp_path: Path):
     assert data_sha256(f) != a
     assert data_sha256(tmp_path / "nope.csv") == "missing"
     pk = figure_packages()
-    assert list(pk) == ["harness-measurement", *FIGURE_PACKAGES]
+    assert list(pk) == ["harness-measurement", *package_names()]
     assert pk["torch"] is not None  # installed here; absent packages read None
 
 
@@ -265,7 +266,7 @@ def test_stem_sanitisation():
 
 def test_should_run_matrix():
     def res(status: str) -> RunResult:
-        return RunResult(key="k", label="l", status=status, request={}, started_at="t")
+        return RunResult(key="k", label="l", status=status, request=tiny_request("llama"), started_at="t")
 
     for s in KEEP_STATUSES:
         assert not should_run(res(s), retry_failed=False, rerun=False)
@@ -294,7 +295,7 @@ def test_failures_are_results_and_the_sweep_goes_on(hooks, tmp_path: Path):
     for i in (3, 4, 5):
         assert rows[i].stderr_tail and "HARNESS_FAKE pid" in rows[i].stderr_tail
         assert rows[i].started_at and rows[i].finished_at and rows[i].wall_s is not None
-        assert rows[i].request["lora"]["rank"] == i
+        assert rows[i].request.lora.rank == i
     assert out.counts == {"ok": 1, "oom": 1, "crashed": 4}
     assert len(out.ran) == 6 and out.failed == 5
     # every file on disk is a valid result, and the table rebuilds from the files alone
@@ -393,7 +394,7 @@ def test_corrupt_result_is_detected_and_redone(hooks, tmp_path: Path):
     assert sorted(by_rank(out.results)) == [4, 8, 16] and {r.status for r in out.results} == {"ok"}
     assert len(out.ran) == 2
     assert any("unreadable result" in w and "redoing" in w for w in out.warnings)
-    assert any("not a schema-1 result" in w for w in out.warnings)
+    assert any("not a schema-2 result" in w for w in out.warnings)
     assert any("temp file" in w for w in out.warnings)
     assert (runs / (truncated.name + ".corrupt")).exists()
     assert not list(runs.glob("*.tmp")) and snapshot(runs)[good.name] == good_before
@@ -617,7 +618,6 @@ def test_plain_and_rich_progress(hooks, tmp_path: Path, capsys: pytest.CaptureFi
 @pytest.mark.slow
 def test_real_child_oom_and_segv_rows(tmp_path: Path, shape_cache: Path, monkeypatch: pytest.MonkeyPatch):
     """harness.run itself (tiny shape-mode llama on the CPU): an injected OOM is an `oom` row, SIGSEGV `crashed`."""
-    from tests.tiny import tiny_request
 
     monkeypatch.setenv("HARNESS_TEST_HOOKS", "1")
     monkeypatch.setenv("HARNESS_FAULTS", "r8 ~oom@step:1,r16 ~segv@load")

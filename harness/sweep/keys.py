@@ -1,10 +1,15 @@
 """Run keys and result-file stems.
 
-A run's key is the sha256 of the canonical JSON (sorted keys, no spaces) of
-{request, data, packages, gpu}: the request as a JSON dump, the data file's
-sha256, the versions of the packages that move the figures, and the GPU name.
-Change any of them and the run is a new run; resume skips only runs whose key
-is unchanged.
+A run's key is the sha256 of the canonical JSON (sorted keys, no spaces) of what moves its figures:
+- the request (`RunRequest.key_fields`): model spec (hub id or path, config, tokenizer source, LoRA
+  targets, template), every setting, the repeat index; the candidate's descriptive fields
+  (licence, leaderboard average, the team's published figures) are left out, and so are the
+  report's score weights, which are applied at report time;
+- the data file's sha256;
+- the versions of the packages the run's backend uses (`figure_packages`), and the harness's
+  measurement version;
+- the GPU name.
+Change any of them and the run is a new run; resume skips only runs whose key is unchanged.
 """
 
 from __future__ import annotations
@@ -15,21 +20,13 @@ import re
 from importlib import metadata
 from pathlib import Path
 
+from harness.backends import REGISTRY, get
 from harness.config import RunRequest
 from harness.data import file_sha256, resolve_data_path
 
-FIGURE_PACKAGES = (
-    "torch",
-    "transformers",
-    "peft",
-    "trl",
-    "datasets",
-    "accelerate",
-    "bitsandbytes",
-    "unsloth",
-    "unsloth_zoo",
-    "gguf",
-)
+# Every run uses these; a backend adds its own (`Backend.packages`), nf4 adds bitsandbytes.
+CORE_PACKAGES = ("torch", "transformers", "peft", "trl", "datasets", "accelerate", "gguf")
+QUANT_PACKAGES = {"nf4": ("bitsandbytes",)}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -38,22 +35,36 @@ def canonical_json(obj: object) -> str:
 
 
 def run_key(request: RunRequest, data_sha256: str, packages: dict[str, str | None], gpu_name: str | None) -> str:
-    doc = {"request": request.model_dump(mode="json"), "data": data_sha256, "packages": packages, "gpu": gpu_name}
+    doc = {"request": request.key_fields(), "data": data_sha256, "packages": packages, "gpu": gpu_name}
     return hashlib.sha256(canonical_json(doc).encode("utf-8")).hexdigest()
 
 
-def figure_packages() -> dict[str, str | None]:
-    """Installed versions of the packages that move the figures (read from metadata; nothing is imported)."""
-    from harness import MEASUREMENT_VERSION
+def package_names(request: RunRequest | None = None) -> tuple[str, ...]:
+    """The packages that move a run's figures; with no request, those of every backend and quant."""
+    if request is None:
+        extra = [p for b in REGISTRY.values() for p in b.packages] + [p for q in QUANT_PACKAGES.values() for p in q]
+    else:
+        extra = [*get(request.backend).packages, *QUANT_PACKAGES.get(request.quant, ())]
+    return tuple(dict.fromkeys((*CORE_PACKAGES, *extra)))
 
-    # the harness's own way of measuring moves the figures too (e.g. the sampler moved out of process)
-    out: dict[str, str | None] = {"harness-measurement": MEASUREMENT_VERSION}
-    for name in FIGURE_PACKAGES:
+
+def installed_versions(names: tuple[str, ...]) -> dict[str, str | None]:
+    """Installed versions read from metadata (nothing is imported); None for a package that is absent."""
+    out: dict[str, str | None] = {}
+    for name in names:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             out[name] = None
     return out
+
+
+def figure_packages(request: RunRequest | None = None) -> dict[str, str | None]:
+    """Versions of the packages that move the figures, plus the harness's own measurement version."""
+    from harness import MEASUREMENT_VERSION
+
+    # the harness's own way of measuring moves the figures too (e.g. the sampler moved out of process)
+    return {"harness-measurement": MEASUREMENT_VERSION, **installed_versions(package_names(request))}
 
 
 def data_sha256(path: str | Path) -> str:
@@ -80,6 +91,7 @@ def sanitize(text: str) -> str:
 
 
 def result_stem(request: RunRequest, key: str) -> str:
-    """`<candidate>-r<rank>-<backend>-<quant>-<key[:12]>`, safe as a file name."""
-    prefix = sanitize(f"{request.candidate.name}-r{request.lora.rank}-{request.backend}-{request.quant}")[:120]
-    return f"{prefix}-{sanitize(key[:12])}"
+    """`<candidate>-r<rank>-<backend>-<quant>[-rep<N>|-warmup]-<key[:12]>`, safe as a file name."""
+    tail = "-warmup" if request.warmup else (f"-rep{request.repeat + 1}" if request.repeat else "")
+    prefix = sanitize(f"{request.candidate.name}-r{request.lora.rank}-{request.backend}-{request.quant}{tail}")[:120]
+    return f"{prefix}-{sanitize(key.removeprefix('warmup-')[:12])}"

@@ -60,7 +60,7 @@ def parent_result(
         label=run.label,
         status=status,  # type: ignore[arg-type]
         reason=reason,
-        request=run.request.model_dump(mode="json"),
+        request=run.request,
         started_at=started_at or now,
         finished_at=finished_at or now,
         wall_s=wall_s,

@@ -46,7 +46,7 @@ def ray_task(payload: dict[str, Any]) -> dict[str, Any]:
     """Runs on a Ray worker: one child process, start to end. Nothing of it is left behind."""
     import ray
 
-    from harness.sweep import gpu as gpu_mod
+    from harness import nvml as gpu_mod
 
     tmp = Path(tempfile.mkdtemp(prefix=f"harness-{payload['stem']}-"))
     try:

@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from harness import nvml as gpu_mod
 from harness.atomic import atomic_write_text
 from harness.config import RunRequest, SweepSpec
 from harness.errors import UserError
 from harness.result import RunResult
-from harness.sweep import gpu as gpu_mod
 from harness.sweep.child import ChildProcess, child_command, child_env, now_iso
 from harness.sweep.keys import data_sha256, figure_packages, result_stem, run_key
 from harness.sweep.layout import MANIFEST_VERSION, SweepDir, sweep_dir_for
@@ -272,12 +272,12 @@ def _validate_gpus(gpus: list[int] | None) -> list[int] | None:
 
 def plan_runs(
     requests: list[RunRequest],
-    packages: dict[str, str | None],
     gpu_name: str | None,
     timeout_s: int,
 ) -> tuple[list[PlannedRun], list[str]]:
     """Keys and stems for every request, in order; identical requests are run once."""
     shas: dict[str, str] = {}
+    package_sets: dict[tuple[str, str], dict[str, str | None]] = {}
     planned: list[PlannedRun] = []
     seen: set[str] = set()
     warnings = []
@@ -285,6 +285,7 @@ def plan_runs(
         path = req.data.path
         if path not in shas:
             shas[path] = data_sha256(path)
+        packages = package_sets.setdefault((req.backend, req.quant), figure_packages(req))
         key = run_key(req, shas[path], packages, None if req.device == "cpu" else gpu_name)
         if key in seen:
             warnings.append(f"{req.label}: the same run is listed twice; it runs once")
@@ -294,6 +295,26 @@ def plan_runs(
     for i, p in enumerate(planned, 1):
         p.index, p.total = i, len(planned)
     return planned, warnings
+
+
+WARMUP_STEPS = 10  # enough for CUDA context, cuBLAS handles, autotuning and disk caches to settle
+
+
+def warmup_run(first: PlannedRun, timeout_s: int) -> PlannedRun:
+    """A short unreported run of the first cell: the machine's first-run costs land on it, not on a candidate.
+
+    It runs whenever the sweep has runs to do (a fresh machine pays those costs again), and its result
+    file is kept for the record (the report leaves warm-up runs out).
+    """
+    fields = first.request.model_dump(mode="json")
+    fields["warmup"] = True
+    fields["train"]["max_steps"] = WARMUP_STEPS
+    fields["generation"]["base_answers"] = False
+    fields["data"]["eval_rows"] = min(fields["data"]["eval_rows"], 2)
+    fields["data"]["grade_rows"] = 0
+    req = RunRequest.model_validate(fields)
+    key = "warmup-" + first.key
+    return PlannedRun(0, first.total, req, key, result_stem(req, key), timeout_s)
 
 
 def run_sweep(
@@ -355,8 +376,8 @@ def run_sweep(
                 key_gpu = gpu_mod.key_gpu_name(gpus if gpus is not None else _default_gpu_list())
                 where = "gpus " + ",".join(map(str, gpus)) if gpus else "local"
                 workers = len(gpus) if gpus else 1
-            packages = figure_packages()
-            planned, plan_warnings = plan_runs(requests, packages, key_gpu, run_timeout)
+            packages = figure_packages()  # every backend's, for the manifest
+            planned, plan_warnings = plan_runs(requests, key_gpu, run_timeout)
             warnings += plan_warnings
             reporter = Reporter(spec.name, len(planned), workers, progress)
             for w in plan_warnings:
@@ -384,6 +405,9 @@ def run_sweep(
                 else:
                     assert existing is not None
                     kept.append(existing)
+
+            if to_run and spec.warmup and key_gpu is not None and to_run[0].request.device != "cpu":
+                to_run.insert(0, warmup_run(to_run[0], run_timeout))
 
             manifest = _manifest(
                 layout, spec, command, planned, gpus, executor, ray_address, where, started_at, packages

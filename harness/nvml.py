@@ -1,4 +1,7 @@
-"""GPU hygiene through NVML (package nvidia-ml-py), never through torch.
+"""The one NVML reader (package nvidia-ml-py): GPU identity, capability, hygiene; never through torch.
+
+Used by the sweep parent (busy checks, GPU lists), the run child (environment, capability checks)
+and the sampler process (memory, power, energy).
 
 Every function returns None when NVML cannot be used (no package, no driver,
 no GPU): the sweep then skips its GPU checks. Indices are NVML indices; the
@@ -31,6 +34,17 @@ def _nvml() -> Any | None:
             except Exception:
                 _state["mod"] = None
         return _state["mod"]
+
+
+def nvml_index(visible_index: int) -> int:
+    """Map a CUDA-visible index to the NVML index when CUDA_VISIBLE_DEVICES renumbers GPUs."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
+    if not visible:
+        return visible_index
+    ids = [v.strip() for v in visible.split(",") if v.strip()]
+    if visible_index < len(ids) and ids[visible_index].isdigit():
+        return int(ids[visible_index])
+    return visible_index
 
 
 def _text(v: Any) -> str:

@@ -1,0 +1,68 @@
+"""What every backend shares once torch is loaded: dtypes, tokenizer set-up, parameter counts, nf4 config."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+if TYPE_CHECKING:
+    from harness.config import RunRequest
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+def resolve_dtype(request: RunRequest, device: str) -> torch.dtype:
+    """auto: bf16 on GPUs that have it, else fp16; fp32 on the CPU (bf16 matmuls there are slow)."""
+    if request.train.dtype != "auto":
+        return DTYPES[request.train.dtype]
+    if device == "cpu":
+        return torch.float32
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return {v: k for k, v in DTYPES.items()}.get(dtype, str(dtype))
+
+
+def prepare_tokenizer(tok: Any) -> dict[str, Any]:
+    """Pad token and padding sides, recorded. Left padding for batched generation."""
+    info: dict[str, Any] = {}
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+        info["pad_token"] = "eos (tokenizer had none)"
+    else:
+        info["pad_token"] = tok.pad_token
+    info["eos_token"] = tok.eos_token
+    return info
+
+
+def count_params(model: Any) -> dict[str, int]:
+    seen: set[int] = set()
+    total = trainable = fp32 = 0
+    for p in model.parameters():
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        n = p.numel()
+        quant_state = getattr(p, "quant_state", None)  # bitsandbytes Params4bit: packed, two values a byte
+        if quant_state is not None and hasattr(quant_state, "shape"):
+            n = torch.Size(quant_state.shape).numel()
+        total += n
+        if p.requires_grad:
+            trainable += n
+        if p.dtype == torch.float32:
+            fp32 += n
+    return {"total_params": total, "trainable_params": trainable, "fp32_params": fp32}
+
+
+def nf4_config(dtype: torch.dtype) -> Any:
+    """The team's QLoRA setting: nf4, double quantisation, compute in the run's dtype."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=dtype,
+    )

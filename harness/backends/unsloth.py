@@ -1,0 +1,88 @@
+"""`unsloth`: Unsloth's FastLanguageModel / FastModel, trained by the same SFTTrainer (Unsloth patches it).
+
+Unsloth patches transformers, trl and peft when it is imported, so it must be imported before
+them, in a process of its own (`process_env`). Its compile switches are recorded per run.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from harness.backends.base import Backend
+
+if TYPE_CHECKING:
+    from harness.config import RunRequest, UnslothSettings
+    from harness.weights import ResolvedWeights
+
+COMPILE_ENV = {
+    "default": {},
+    "block_off": {"UNSLOTH_BLOCK_COMPILE": "0"},  # its per-layer regional compile off, the rest on
+    "all_off": {"UNSLOTH_COMPILE_DISABLE": "1"},  # every torch.compile of Unsloth's off
+}
+
+
+def compile_env(settings: UnslothSettings) -> dict[str, str]:
+    return dict(COMPILE_ENV[settings.compile])
+
+
+class Unsloth(Backend):
+    name = "unsloth"
+    description = "Unsloth (patched transformers/peft/trl, its own kernels and checkpointing)"
+    packages: ClassVar[tuple[str, ...]] = ("unsloth", "unsloth_zoo", "triton")
+    modules: ClassVar[tuple[str, ...]] = ("unsloth",)
+    site_packages: ClassVar[tuple[str, ...]] = ()  # in the shared bundle (../shared/device/build-site.sh)
+    needs_gpu: ClassVar[bool] = True
+    min_compute_capability: ClassVar[tuple[int, int] | None] = (7, 0)  # Triton kernels; Quadro M6000 is 5.2
+    checkpointing_modes: ClassVar[tuple[str, ...]] = ("unsloth",)  # activations offloaded to host memory
+
+    def process_env(self, request: RunRequest) -> dict[str, str]:
+        env = {"UNSLOTH_DISABLE_STATISTICS": "1", **compile_env(request.unsloth)}
+        os.environ.update(env)
+        import unsloth  # noqa: F401  (patches transformers, trl and peft globally)
+
+        return env
+
+    def _loader(self, request: RunRequest) -> Any:
+        from unsloth import FastLanguageModel, FastModel
+
+        return FastLanguageModel if request.candidate.unsloth_native else FastModel
+
+    def load(self, request: RunRequest, weights: ResolvedWeights, device: str, dtype: Any) -> tuple[Any, Any, dict]:
+        from harness.backends.common import prepare_tokenizer
+
+        loader = self._loader(request)
+        model, tok = loader.from_pretrained(
+            model_name=str(weights.model_dir),
+            max_seq_length=request.train.max_length,
+            dtype=dtype,
+            load_in_4bit=request.quant == "nf4",  # explicit: Unsloth defaults to 4-bit
+            load_in_8bit=False,
+            full_finetuning=False,
+            trust_remote_code=request.trust_remote_code and request.candidate.trust_remote_code,
+        )
+        info = prepare_tokenizer(tok)
+        info["unsloth_path"] = "native" if request.candidate.unsloth_native else "generic"
+        info["unsloth_loader"] = loader.__name__
+        info["model_class"] = type(model).__name__
+        return model, tok, info
+
+    def add_adapter(self, model: Any, request: RunRequest) -> tuple[Any, dict]:
+        gc = request.train.gradient_checkpointing
+        model = self._loader(request).get_peft_model(
+            model,
+            r=request.lora.rank,
+            lora_alpha=request.lora.alpha,
+            lora_dropout=request.lora.dropout,
+            target_modules=request.lora.target_modules or request.candidate.lora_target_modules,
+            bias=request.lora.bias,
+            use_gradient_checkpointing=gc if gc == "unsloth" else bool(gc),
+            random_state=request.train.seed,
+        )
+        return model, {"lora_targets": sorted(model.peft_config["default"].target_modules)}
+
+    def to_inference(self, model: Any, request: RunRequest) -> None:
+        self._loader(request).for_inference(model)
+
+    def to_training(self, model: Any, request: RunRequest) -> None:
+        self._loader(request).for_training(model)
