@@ -20,7 +20,7 @@ RECORDED_TOO = ("tokenizers", "safetensors", "nvidia-ml-py", "sacrebleu", "lora-
 # Environment variables that change what a backend does; recorded when set.
 RECORDED_ENV = (
     "CUDA_VISIBLE_DEVICES", "PYTORCH_CUDA_ALLOC_CONF", "UNSLOTH_BLOCK_COMPILE", "UNSLOTH_COMPILE_DISABLE",
-    "UNSLOTH_DISABLE_STATISTICS", "HF_HUB_OFFLINE", "OMP_NUM_THREADS", "TOKENIZERS_PARALLELISM",
+    "UNSLOTH_DISABLE_STATISTICS", "HF_HUB_OFFLINE", "OMP_NUM_THREADS", "TOKENIZERS_PARALLELISM", "HARNESS_START",
 )  # fmt: skip
 
 

@@ -121,6 +121,15 @@ class Weights(Model):
     tokenizer: str  # where the tokenizer came from; shape mode records a tokenizer trained on the data
     seed: int | None = None
     params: int | None = None
+    # How the Hugging Face hub was used for this run's files: "cache" (found there), "downloaded" (fetched
+    # for this sweep), "offline" (the user set HF_HUB_OFFLINE=1: cache only); None: no hub (a local folder,
+    # the GGUF package, or a stand-in tokenizer).
+    hub_access: Literal["cache", "downloaded", "offline", "unreachable"] | None = None
+    # "real": the model's own tokenizer; "stand-in": a BPE trained on the data file (shape mode with no real
+    # tokenizer reachable): sequence lengths are then not the model's.
+    tokenizer_kind: Literal["real", "stand-in"] | None = None
+    train_tokens_mean: float | None = None  # tokens per training row (prompt + completion), this tokenizer
+    train_tokens_max: int | None = None
 
 
 class Environment(Model):
@@ -141,6 +150,7 @@ class Environment(Model):
     cuda: str | None = None
     cpu_count: int | None = None
     env_vars: dict[str, str] = {}
+    compile_caches: dict[str, str] = {}  # inductor / triton / unsloth -> "cold" or "warm" when the run started
     monitor: str | None = None  # how memory and power were sampled
     measurement_version: str | None = None  # harness.MEASUREMENT_VERSION
 

@@ -28,6 +28,7 @@ from harness.config import RunRequest
 from harness.errors import UserError
 from harness.phases import Phase
 from harness.result import Answer, Generation, Quality, RunResult, Weights
+from harness.sweep.caches import cache_states
 
 T_START = time.perf_counter()
 
@@ -75,6 +76,7 @@ class Run:
     def execute(self) -> None:
         req = self.request
         backend = get_backend(req.backend)
+        caches = cache_states()  # before anything can compile
         faults.hit("start", req.label)
         from harness.backends.capability import check, gpu_capability
 
@@ -96,6 +98,7 @@ class Run:
         device = "cuda" if (req.device != "cpu" and torch.cuda.is_available()) else "cpu"
         gpu_index = 0 if device == "cuda" else None
         self.result.environment = env.capture(gpu_index)
+        self.result.environment.compile_caches = caches
         self.monitor = mon = Monitor(gpu_index=gpu_index).start()
         self.result.environment.monitor = mon.description
         self.result.baseline = mon.snapshot("baseline")  # before the model loads
@@ -242,7 +245,7 @@ class Run:
         from harness.quality.score import score_run
 
         answers = [a.model_dump() for a in self.result.answers]
-        per_answer, quality = score_run(answers, bpc, None, meaningful=self.request.weights == "real")
+        per_answer, quality = score_run(answers, bpc, meaningful=self.request.weights == "real")
         for a, s in zip(self.result.answers, per_answer, strict=True):
             a.scores = {k: v for k, v in s.items() if k != "composite"}  # the report computes composites
         self.result.quality = Quality.model_validate({k: v for k, v in quality.items() if k != "composite"})

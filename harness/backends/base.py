@@ -43,6 +43,7 @@ class Backend:
     min_compute_capability: ClassVar[tuple[int, int] | None] = None
     checkpointing_modes: ClassVar[tuple[str, ...]] = ()  # its own gradient-checkpointing modes, beyond true/false
     can_merge: ClassVar[bool] = False  # merge_and_unload before generating is supported
+    forkable: ClassVar[bool] = True  # may start from the sweep's fork server (False: must import first)
 
     # ------------------------------------------------------------ before the run (no torch)
     def check(self, request: RunRequest, gpu: GpuInfo | None) -> str | None:

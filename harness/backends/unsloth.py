@@ -35,6 +35,7 @@ class Unsloth(Backend):
     needs_gpu: ClassVar[bool] = True
     min_compute_capability: ClassVar[tuple[int, int] | None] = (7, 0)  # Triton kernels; Quadro M6000 is 5.2
     checkpointing_modes: ClassVar[tuple[str, ...]] = ("unsloth",)  # activations offloaded to host memory
+    forkable: ClassVar[bool] = False  # it patches transformers/peft/trl on import: a fresh interpreter each run
 
     def process_env(self, request: RunRequest) -> dict[str, str]:
         env = {"UNSLOTH_DISABLE_STATISTICS": "1", **compile_env(request.unsloth)}

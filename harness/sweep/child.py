@@ -23,10 +23,13 @@ from pathlib import Path
 import psutil
 
 from harness.config import REPO_ROOT
+from harness.sweep.forkserver import ForkedProcess, ForkServer
 
 PHASE_PREFIX = "HARNESS_PHASE "
 TAIL_LINES = 20
-CHILD_ENV = {"HF_HUB_OFFLINE": "1", "UNSLOTH_DISABLE_STATISTICS": "1", "PYTHONUNBUFFERED": "1"}
+# No HF_HUB_OFFLINE here: the preflight fetched the weights into the cache, and the user's own setting
+# (HF_HUB_OFFLINE=1 for cache only) passes through with the rest of the environment.
+CHILD_ENV = {"UNSLOTH_DISABLE_STATISTICS": "1", "PYTHONUNBUFFERED": "1"}
 # Passed on to Ray workers, whose environment is not the driver's.
 PASS_ENV = ("HARNESS_TEST_HOOKS", "HARNESS_FAULTS")
 
@@ -108,7 +111,7 @@ def group_members(pgid: int) -> list[int]:
 
 def kill_group(
     pgid: int,
-    proc: subprocess.Popen | None,
+    proc: subprocess.Popen | ForkedProcess | None,
     grace_s: float,
     hard: threading.Event | None = None,
 ) -> int:
@@ -149,11 +152,14 @@ class ChildProcess:
         env: dict[str, str],
         log_path: Path,
         on_phase: Callable[[str], None] | None = None,
+        forkserver: ForkServer | None = None,
     ) -> None:
         self.cmd, self.cwd, self.env, self.log_path, self.on_phase = cmd, cwd, env, log_path, on_phase
+        self.forkserver = forkserver  # fork the run from it (cmd is `python -m harness.run ...`)
+        self.start_note: str | None = None  # why a fork fell back to a fresh interpreter
         self.tail: deque[str] = deque(maxlen=TAIL_LINES)
         self.last_phase: str | None = None
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen | ForkedProcess | None = None
         self._reader: threading.Thread | None = None
 
     @property
@@ -165,7 +171,19 @@ class ChildProcess:
         self._log = self.log_path.open("wb")
         self._t0 = time.monotonic()
         self._started_at = now_iso()
-        self.proc = subprocess.Popen(
+        if self.forkserver is not None:
+            try:
+                self.proc = self.forkserver.spawn(self.cmd[3:], self.cwd, {**self.env, "HARNESS_START": "fork"})
+            except OSError as e:
+                self.start_note = f"fork server unavailable ({e}); started a fresh interpreter"
+                self.proc = None
+        if self.proc is None:
+            self.proc = self._popen()
+        self._reader = threading.Thread(target=self._read, name=f"child-{self.proc.pid}-output", daemon=True)
+        self._reader.start()
+
+    def _popen(self) -> subprocess.Popen:
+        return subprocess.Popen(
             self.cmd,
             cwd=self.cwd,
             env=self.env,
@@ -174,8 +192,6 @@ class ChildProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self._reader = threading.Thread(target=self._read, name=f"child-{self.proc.pid}-output", daemon=True)
-        self._reader.start()
 
     def _read(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
@@ -247,7 +263,7 @@ class ChildProcess:
             raise
         wall = time.monotonic() - self._t0
         leftovers = kill_group(self.proc.pid, self.proc, grace_s, hard)
-        notes = []
+        notes = [self.start_note] if self.start_note else []
         if leftovers:
             notes.append(f"{leftovers} process(es) of the run's group could not be killed")
         self._close()

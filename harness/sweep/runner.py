@@ -11,6 +11,7 @@ import os
 import shlex
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter, deque
@@ -20,10 +21,13 @@ from typing import Any
 
 from harness import nvml as gpu_mod
 from harness.atomic import atomic_write_text
+from harness.backends import get as get_backend
 from harness.config import RunRequest, SweepSpec
 from harness.errors import UserError
 from harness.result import RunResult
+from harness.sweep.caches import shared_cache_env
 from harness.sweep.child import ChildProcess, child_command, child_env, now_iso
+from harness.sweep.forkserver import ForkServer
 from harness.sweep.keys import data_sha256, figure_packages, result_stem, run_key
 from harness.sweep.layout import MANIFEST_VERSION, SweepDir, sweep_dir_for
 from harness.sweep.outcome import (
@@ -116,8 +120,10 @@ class LocalExecutor:
         busy_mib: float,
         busy_wait_s: float,
         busy_poll_s: float | None = None,
+        forkserver: ForkServer | None = None,
     ) -> None:
         self.layout, self.reporter, self.recorder = layout, reporter, recorder
+        self.forkserver = forkserver
         self.slots: list[int | None] = list(gpus) if gpus else [None]
         self.child_module = child_module
         self.kill_grace_s = kill_grace_s
@@ -208,9 +214,10 @@ class LocalExecutor:
         child = ChildProcess(
             child_command(self.child_module, req_path, res_path, run.key),
             cwd=scratch,
-            env=child_env(slot),
+            env=child_env(slot, shared_cache_env(self.layout.root / "cache")),
             log_path=self.layout.log_path(run.stem),
             on_phase=lambda name: self.reporter.phase(run, name),
+            forkserver=self.forkserver if get_backend(run.request.backend).forkable else None,
         )
         self.reporter.started(run, "cpu" if run.cpu_only and slot is None else ("" if slot is None else f"gpu {slot}"))
         child.start()
@@ -231,6 +238,28 @@ class LocalExecutor:
             child_file=res_path if by_child else None,
             note="; ".join(notes) or None,
         )
+
+
+@contextlib.contextmanager
+def _forkserver(reporter: Reporter, warnings: list[str]) -> Iterator[ForkServer | None]:
+    """The sweep's fork server, stopped at the end; None (fresh interpreters) when it cannot start."""
+    server = ForkServer(Path(tempfile.mkdtemp(prefix="harness-fork-")), child_env(None))
+    try:
+        server.start()
+        reporter.message(f"fork server ready in {server.start_s:.1f} s (imports paid once, not per run)")
+    except OSError as e:
+        note = f"{e}; every run starts a fresh interpreter"
+        warnings.append(note)
+        reporter.message(f"warning: {note}")
+        server.stop()
+        yield None
+        return
+    try:
+        yield server
+    finally:
+        server.stop()
+        with contextlib.suppress(OSError):
+            server.path.parent.rmdir()
 
 
 def _wait_all(done: list[threading.Event]) -> None:
@@ -334,10 +363,13 @@ def run_sweep(
     child_module: str = "harness.run",
     kill_grace_s: float = KILL_GRACE_S,
     progress: str = "auto",
+    start: str = "fork",
 ) -> SweepOutcome:
     """Run a sweep into results_dir/<spec.name>/ (or results_dir itself when it is named spec.name).
 
     Runs whose result is already there with the same key are kept (see `should_run`).
+    `start`: "fork" forks each run from a server that has imported the libraries already (a fresh
+    process all the same; see harness/sweep/forkserver.py), "fresh" starts a new interpreter per run.
     Ctrl-C or SIGTERM cancels the running runs, records them as `cancelled`, writes
     the manifest and raises SweepInterrupted (a SystemExit with code 130).
     """
@@ -423,9 +455,15 @@ def run_sweep(
                         kill_grace_s=kill_grace_s, busy_mib=busy_mib, busy_wait_s=busy_wait_s,
                     )  # fmt: skip
                 else:
+                    forkserver = None
+                    if start == "fork" and child_module == "harness.run" and any(
+                        get_backend(r.request.backend).forkable for r in to_run
+                    ):
+                        forkserver = stack.enter_context(_forkserver(reporter, warnings))
                     local = LocalExecutor(
                         layout, reporter, recorder, gpus=gpus, child_module=child_module,
                         kill_grace_s=kill_grace_s, busy_mib=busy_mib, busy_wait_s=busy_wait_s,
+                        forkserver=forkserver,
                     )  # fmt: skip
                     interrupted = local.run(to_run)
                     warnings += local.errors
