@@ -50,14 +50,23 @@ def test_forked_run_records_the_same_settings_and_phases_as_a_fresh_one(tmp_path
 def test_a_hung_forked_run_is_killed_by_its_timeout(tmp_path: Path, shape_cache: Path, monkeypatch) -> None:
     monkeypatch.setenv("HARNESS_TEST_HOOKS", "1")
     monkeypatch.setenv("HARNESS_FAULTS", "hang@load")
+    from harness.sweep import runner
+
+    server_dir = tmp_path / "server"
+
+    def mkdtemp(prefix: str = "") -> str:
+        server_dir.mkdir()
+        return str(server_dir)
+
+    monkeypatch.setattr(runner.tempfile, "mkdtemp", mkdtemp)
     req = tiny_request("llama")
     spec = make_spec({"name": "fork-hang", "axes": {"candidates": [req.candidate.name]}}, "test")
     out = run_sweep(spec, [req], tmp_path, progress="quiet", start="fork", timeout_s=20, kill_grace_s=1.0)
     res = out.results[0]
     assert res.status == "timeout"
-    leftover = [p for p in os.listdir("/proc") if p.isdigit() and _cmdline(p).startswith("harness.run")]
+    leftover = [p for p in os.listdir("/proc") if p.isdigit() and str(server_dir) in _cmdline(p)]
     assert not leftover
-    assert not list(Path("/tmp").glob("harness-fork-*/forkserver.sock"))
+    assert not server_dir.exists()  # the server stopped and took its socket with it
 
 
 def _cmdline(pid: str) -> str:
@@ -65,3 +74,16 @@ def _cmdline(pid: str) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+def test_the_server_preloads_nothing_that_touches_cuda() -> None:
+    """peft imports bitsandbytes and torchao where installed, and they initialise CUDA (seen on the H100)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from harness.sweep.forkserver import _preload, NEVER_PRELOAD; _preload(); "
+        "print(sorted(m for m in NEVER_PRELOAD if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

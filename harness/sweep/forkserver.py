@@ -33,7 +33,12 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-PRELOAD = ("torch", "transformers", "peft", "trl", "datasets", "accelerate", "harness.run", "harness.train")
+# Not peft, nor trl's trainer (which imports peft): with bitsandbytes or torchao installed, importing peft
+# imports them, and they ask CUDA for the device's capability, which initialises CUDA in the server (seen on
+# the H100). Each run imports those itself, after its fork.
+# (transformers' TrainerCallback, and so harness.train, import peft too.)
+PRELOAD = ("torch", "transformers", "datasets", "accelerate", "harness.run", "harness.generate")
+NEVER_PRELOAD = ("peft", "bitsandbytes", "torchao", "unsloth", "liger_kernel")
 START_TIMEOUT_S = 180.0  # imports on a cold disk can take a while
 # `-c`, not `-m`: the sweep package imports this module already, and runpy warns about running it twice
 SERVER_MAIN = "import sys; from harness.sweep.forkserver import main; sys.exit(main(sys.argv[1:]))"
@@ -50,7 +55,6 @@ def _preload() -> None:
     # Touch the heavy lazy modules too, so the children do not pay for them.
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
-    from trl import SFTConfig, SFTTrainer  # noqa: F401
 
     if torch.cuda.is_initialized():  # a forked child could not use CUDA: refuse to serve
         raise RuntimeError("CUDA was initialised while preloading; the fork server cannot be used")
