@@ -1,10 +1,15 @@
 # make bench            the embedded default (SmolLM2-135M, ranks 16/32/64) on this machine
 # make bench MODEL=gemma-2-2b-it WEIGHTS=shape RANKS="16 32 64"
-# make bench SPEC=benchmarks/seed-study.yaml
+# make bench MODEL=Qwen/Qwen2.5-1.5B-Instruct DATA=my_data.csv    any hub id or model folder, your data
+# make bench SPEC=benchmarks/seed-study.yaml DATA=../shared/data/OhLoRA_fine_tuning.csv
 # make test             the whole CPU suite (slow tests included; gpu tests excluded)
 #
-# On the GPU machine there is no package index: use its Python and the .site bundle
-# (../shared/device/build-site.sh .site), e.g. `make bench PYTHON=python3 SPEC=...`.
+# Weights come from the Hugging Face cache, else the hub (set HF_TOKEN or run `hf auth login` for gated
+# models; HF_HUB_OFFLINE=1 for the cache only). DATA and CANDIDATES paths are relative to this folder.
+#
+# On the workplace's GPU machine there is no package index and no network: use its Python and the .site
+# bundle (../shared/device/build-site.sh .site), e.g. `make bench PYTHON=python3 SPEC=...`; that branch
+# sets HF_HUB_OFFLINE=1 (cache only) because that machine cannot reach the hub.
 
 SHELL := /bin/bash
 VENV := .venv
@@ -19,6 +24,7 @@ else
 PY := $(PYTHON)
 SETUP :=
 export PYTHONPATH := $(CURDIR)$(if $(wildcard .site),:$(CURDIR)/.site)$(if $(PYTHONPATH),:$(PYTHONPATH))
+# that machine has no network: the cache only (a limit of the machine, not a product default)
 export HF_HUB_OFFLINE := 1
 export UNSLOTH_DISABLE_STATISTICS := 1
 endif
@@ -28,6 +34,8 @@ MODEL ?=
 RANKS ?=
 WEIGHTS ?=
 SPEC ?=
+DATA ?=
+CANDIDATES ?=
 GPUS ?=
 BACKENDS ?=
 QUANTS ?=
@@ -36,11 +44,13 @@ RESULTS ?= results/cpu-default
 
 BENCH_ARGS := $(if $(SPEC),--spec $(SPEC)) $(if $(MODEL),--model $(MODEL)) $(if $(RANKS),--ranks $(RANKS)) \
 	$(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(GPUS),--gpus $(GPUS)) $(if $(BACKENDS),--backends $(BACKENDS)) \
-	$(if $(QUANTS),--quants $(QUANTS)) $(ARGS)
+	$(if $(QUANTS),--quants $(QUANTS)) $(if $(DATA),--data $(DATA)) $(if $(CANDIDATES),--candidates $(CANDIDATES)) \
+	$(ARGS)
 
 # Packages the GPU machine lacks (it has no package index): the shared bundle plus what this project
 # adds (pydantic), for Python 3.12 on x86-64. Carry `.site` in the device call.
-SITE_EXTRA := pydantic==2.14.3 pydantic-core==2.50.4 annotated-types==0.8.0 typing-inspection==0.4.5
+SITE_EXTRA := pydantic==2.14.3 pydantic-core==2.50.4 annotated-types==0.8.0 typing-inspection==0.4.5 \
+	$(shell python3 -m harness.backends --site-packages)  # each backend's own (e.g. liger-kernel)
 SITE_PLATFORM := --only-binary=:all: --python-version 3.12 --implementation cp \
 	--platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any
 

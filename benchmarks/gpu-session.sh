@@ -9,7 +9,8 @@
 #   fail3   llama1B at ranks 16/32/64 with the middle run made to fail (injected OOM at step 3)
 #   study   benchmarks/seed-study.yaml (resumes)
 #   ohlora  benchmarks/ohlora.yaml (gemma-2-2b-it r64, plain vs Unsloth)
-#   unsloth benchmarks/unsloth-vs-plain.yaml (resumes)
+#   backends benchmarks/unsloth-vs-plain.yaml: hf / unsloth / liger x none / nf4 (resumes)
+#   unsloth-default  benchmarks/unsloth-default-compile.yaml: Unsloth's shipped compile setting, once
 # Before the first call, here: `make site` (.site, ~60 MiB) and
 #   mkdir -p .shared-carry && cp ../shared/data/OhLoRA_fine_tuning.csv .shared-carry/
 # (../shared does not travel; git ignores .shared-carry, so the team's data never enters the repo).
@@ -28,6 +29,7 @@ mkdir -p "$out" results
 if [ ! -f ../shared/data/OhLoRA_fine_tuning.csv ] && [ -f .shared-carry/OhLoRA_fine_tuning.csv ]; then
   mkdir -p ../shared/data && cp .shared-carry/OhLoRA_fine_tuning.csv ../shared/data/
 fi
+team_data=../shared/data/OhLoRA_fine_tuning.csv  # the shipped specs default to the sample data
 nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv | tee "$out/gpu.txt"
 
 sweep() {  # sweep NAME ARGS...: stops cleanly (SIGINT -> cancelled rows, resumable) before the deadline
@@ -43,12 +45,13 @@ for part in "$@"; do
     check)
       python3 -m pytest -m gpu -q -p no:cacheprovider tests/test_monitor.py 2>&1 | tee "$out/test-gpu.log"
       python3 -m harness selfbench --out results/selfbench 2>&1 | tee "$out/selfbench.log" ;;
-    r16)   sweep r16 make bench PYTHON=python3 MODEL=gemma-2-2b-it WEIGHTS=shape RANKS=16 ;;
+    r16)   sweep r16 make bench PYTHON=python3 MODEL=gemma-2-2b-it WEIGHTS=shape RANKS=16 DATA=$team_data ;;
     fail3) HARNESS_TEST_HOOKS=1 HARNESS_FAULTS="r32 ~oom@step:3" \
-             sweep fail3 python3 -m harness bench --model llama1B --weights shape --ranks 16 32 64 ;;
-    study)   sweep study python3 -m harness sweep benchmarks/seed-study.yaml ;;
-    ohlora)  sweep ohlora python3 -m harness sweep benchmarks/ohlora.yaml ;;
-    unsloth) sweep unsloth python3 -m harness sweep benchmarks/unsloth-vs-plain.yaml ;;
+             sweep fail3 python3 -m harness bench --model llama1B --weights shape --ranks 16 32 64 --data $team_data ;;
+    study)   sweep study python3 -m harness sweep benchmarks/seed-study.yaml --data $team_data ;;
+    ohlora)  sweep ohlora python3 -m harness sweep benchmarks/ohlora.yaml --data $team_data ;;
+    backends) sweep backends python3 -m harness sweep benchmarks/unsloth-vs-plain.yaml --data $team_data ;;
+    unsloth-default) sweep unsloth-default python3 -m harness sweep benchmarks/unsloth-default-compile.yaml --data $team_data ;;
     *) echo "unknown part $part" >&2 ;;
   esac
 done

@@ -1,15 +1,22 @@
-"""Command line: `python -m harness` or `harness`.
+"""Command line: `lora-harness` (installed) or `python -m harness` (a source tree).
 
-    harness list                                         # the candidates as a table
-    harness bench                                        # embedded default: benchmarks/cpu-default.yaml
-    harness bench --model gemma-2-2b-it --weights shape --ranks 16 32 64
-    harness sweep benchmarks/seed-study.yaml --gpus 0,1
-    harness run --model smollm2-135m --rank 16 --max-steps 4 --prompts 2
-    harness report results/cpu-default
-    harness grades export results/cpu-default --out sheet.csv
-    harness grades import sheet.csv --results results/cpu-default
+    lora-harness list                                    # the candidates as a table
+    lora-harness bench                                   # embedded default: benchmarks/cpu-default.yaml
+    lora-harness bench --model gemma-2-2b-it --weights shape --ranks 16 32 64
+    lora-harness bench --model Qwen/Qwen2.5-1.5B-Instruct --data my.csv   # any hub id, your data
+    lora-harness bench --model ./my-finetune --train-rows 40 --prompts 10 # a local model folder
+    lora-harness bench --spec benchmarks/seed-study.yaml --data ../shared/data/OhLoRA_fine_tuning.csv
+    lora-harness sweep benchmarks/seed-study.yaml --gpus 0,1
+    lora-harness run --model smollm2-135m --rank 16 --max-steps 4 --prompts 2
+    lora-harness report results/cpu-default
+    lora-harness grades export results/cpu-default --out sheet.csv
+    lora-harness grades import sheet.csv --results results/cpu-default
 
-Bad input ends in one line on stderr and exit code 2; nothing is written.
+--model takes a candidate name, a hub id (org/name) or a model folder; --candidates FILE a team's own
+list. Weights come from the Hugging Face cache, else the hub (HF_HUB_OFFLINE=1: cache only), fetched
+before the first run starts. Relative paths resolve against the current directory; results go to
+./results. Exit codes: 0 every run ok; 1 a run is not ok (its results and the report are still
+written); 2 bad input (one line per problem on stderr; nothing is written); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -19,9 +26,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from harness.backends import NAMES as BACKEND_NAMES
+from harness.backends import QUANTS
 from harness.config import (
     CANDIDATES_FILE,
     REPO_ROOT,
+    CandidateFile,
+    DataSettings,
     SweepSpec,
     deep_merge,
     expand_sweep,
@@ -30,10 +43,12 @@ from harness.config import (
     make_spec,
 )
 from harness.errors import EXIT_USER_ERROR, UserError
+from harness.memory import cli as memory_cli
 
 DEFAULT_SPEC = REPO_ROOT / "benchmarks" / "cpu-default.yaml"
 STUDY_SPEC = REPO_ROOT / "benchmarks" / "seed-study.yaml"
-RESULTS_ROOT = REPO_ROOT / "results"
+RESULTS_ROOT = Path("results")  # under the current directory
+EXIT_NOT_OK = 1  # a run ended other than ok; its result and the report are written
 
 
 def invocation() -> list[str]:
@@ -41,11 +56,25 @@ def invocation() -> list[str]:
     argv = list(sys.argv)
     if argv and (argv[0].endswith("__main__.py") or argv[0].endswith("cli.py")):
         return ["python", "-m", "harness", *argv[1:]]
+    if argv:
+        argv[0] = Path(argv[0]).name  # e.g. lora-harness, not the venv's path to it
     return argv
 
 
+def version() -> str:
+    from importlib import metadata
+
+    from harness import __version__
+
+    try:
+        return metadata.version("lora-harness")
+    except metadata.PackageNotFoundError:
+        return __version__
+
+
 def _spec_path(p: str) -> Path:
-    path = Path(p)
+    """A spec path: as given (relative to the current directory), else one of the shipped specs."""
+    path = Path(p).expanduser()
     if not path.exists() and (REPO_ROOT / p).exists():
         path = REPO_ROOT / p
     return path
@@ -63,6 +92,23 @@ def _gpus(text: str | None) -> list[int] | None:
     return ids
 
 
+def _weights_path(args: argparse.Namespace) -> str | None:
+    """--weights-path: an existing save_pretrained folder, for the one --model it is given with."""
+    given = getattr(args, "weights_path", None)
+    if given is None:
+        return None
+    if not getattr(args, "model", None):
+        raise UserError(f"--weights-path {given}: give it with --model (it holds the weights of that one model)")
+    p = Path(given).expanduser()
+    if not p.is_dir():
+        raise UserError(f"--weights-path {given}: no such folder; give the folder you saved with save_pretrained")
+    if not (p / "config.json").is_file():
+        raise UserError(
+            f"--weights-path {given}: no config.json there; point it at a folder saved with save_pretrained"
+        )
+    return str(p.resolve())
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Command-line settings that override a spec's base (None = not given)."""
     o: dict[str, Any] = {}
@@ -78,11 +124,12 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
     put("data.path", getattr(args, "data", None))
     put("train.max_steps", getattr(args, "max_steps", None))
+    put("data.train_rows", getattr(args, "train_rows", None))
     put("data.eval_rows", getattr(args, "prompts", None))
     put("generation.max_new_tokens", getattr(args, "max_new_tokens", None))
     put("generation.batch_size", getattr(args, "gen_batch", None))
     put("device", getattr(args, "device", None))
-    put("weights_path", getattr(args, "weights_path", None))
+    put("weights_path", _weights_path(args))
     if getattr(args, "trust_remote_code", False):
         o["trust_remote_code"] = True
     if getattr(args, "unsloth_compile", None):
@@ -99,37 +146,99 @@ def _apply(spec: SweepSpec, args: argparse.Namespace, source: str, **fields: Any
     return make_spec(raw, source)
 
 
-def _preflight(spec: SweepSpec, source: str) -> list[Any]:
-    """Validate everything before the first run: candidates, requests, data, trust_remote_code."""
+def _candidate_file(args: argparse.Namespace, weights_mode: str) -> tuple[CandidateFile, list[str], list[str]]:
+    """candidates.yaml, or the team's own list (--candidates FILE); (file, notes, problem lines)."""
+    given = getattr(args, "candidates", None)
+    if not given:
+        return load_candidates(CANDIDATES_FILE), [], []
+    from harness.model_spec import load_candidate_list
+
+    path = Path(given).expanduser()
+    if not path.is_file():
+        raise UserError(f"--candidates {given}: file not found (relative paths start at the current directory)")
+    cf, built, problems = load_candidate_list(path, weights_mode, getattr(args, "trust_remote_code", False))
+    return cf, [b.note for b in built], problems
+
+
+def _check_data(spec: SweepSpec) -> None:
+    """The data file, its format and the rows asked for: before any model is fetched."""
     from harness import data
 
-    candidates = load_candidates(CANDIDATES_FILE)
-    requests = expand_sweep(spec, candidates, source)
-    checked: set[tuple[str, str, str]] = set()
+    raw = spec.base.get("data")
+    try:
+        d = DataSettings.model_validate(raw if isinstance(raw, dict) else {})
+    except ValidationError:
+        return  # expand_sweep names the field
+    path = data.resolve_data_path(d.path)
+    examples = data.load_examples(path, d.format)
+    data.select_rows(examples, d.train_rows, d.eval_rows, d.grade_rows, str(path))
+
+
+def _preflight(spec: SweepSpec, source: str, args: argparse.Namespace | None = None) -> list[Any]:
+    """Everything before the first run, in the parent: data, models (names, hub ids, folders), requests,
+    trust_remote_code, then every run's weights (fetched now) or tokenizer. Nothing is written before it passes."""
+    from harness import data
+    from harness.sweep.preflight import PreflightError, check_weights, resolve_candidates
+
+    args = args or argparse.Namespace()
+    _check_data(spec)
+    mode = str(spec.base.get("weights", spec.weights))
+    trust = bool(getattr(args, "trust_remote_code", False))
+    cands, notes, problems = _candidate_file(args, mode)
+    found = resolve_candidates(spec.axes.candidates, cands, mode, trust)
+    problems += found.problems
+    notes += [b.note for b in found.built]
+    requests = []
+    if found.names:
+        spec = spec.model_copy(update={"axes": spec.axes.model_copy(update={"candidates": found.names})})
+        requests = expand_sweep(spec, found.candidates, source)
     for r in requests:
         if r.candidate.trust_remote_code and not r.trust_remote_code:
             raise UserError(
                 f"candidate '{r.candidate.name}' runs code from its repository: pass --trust-remote-code "
                 f"if you trust {r.candidate.hub_id}"
             )
-        key = (r.data.path, r.data.format, r.data.prompt_template or r.candidate.prompt_template)
+    checked: set[tuple[str, str, str]] = set()
+    for r in requests:
+        r.data.path = data.stored_data_path(r.data.path)  # the child starts elsewhere: keep a path it can reach
+        template = r.data.prompt_template or r.candidate.prompt_template
+        key = (r.data.path, r.data.format, template)
         if key in checked:
             continue
         checked.add(key)
         path = data.resolve_data_path(r.data.path)
         examples = data.load_examples(path, r.data.format)
         splits = data.select_rows(examples, r.data.train_rows, r.data.eval_rows, r.data.grade_rows, str(path))
-        template = r.data.prompt_template or r.candidate.prompt_template
         data.validate_template(template, splits.train + splits.eval + splits.grade)
+    try:
+        warnings = check_weights(requests, found.access)
+    except PreflightError as e:
+        problems += e.lines
+        warnings = []
+    if problems:
+        raise PreflightError(list(dict.fromkeys(problems)))  # a list entry and its axis name: one line
+    for line in notes:
+        print(f"note: {line}", file=sys.stderr, flush=True)
+    for line in warnings:
+        print(f"warning: {line}", file=sys.stderr, flush=True)
     return requests
+
+
+def _exit_code(results: list[Any]) -> int:
+    """0 when every run of the sweep is ok, else 1 (warm-up runs, never reported, do not count)."""
+    for r in results:
+        req = r.request
+        warmup = req.get("warmup", False) if isinstance(req, dict) else getattr(req, "warmup", False)
+        if not warmup and r.status != "ok":
+            return EXIT_NOT_OK
+    return 0
 
 
 def _sweep(spec: SweepSpec, source: str, args: argparse.Namespace) -> int:
     from harness.report import build_report
-    from harness.summary import print_summary
     from harness.sweep import run_sweep
 
-    requests = _preflight(spec, source)
+    requests = _preflight(spec, source, args)
     results_dir = Path(args.results_root) / spec.name
     outcome = run_sweep(
         spec,
@@ -142,11 +251,15 @@ def _sweep(spec: SweepSpec, source: str, args: argparse.Namespace) -> int:
         rerun=getattr(args, "rerun", False),
         timeout_s=getattr(args, "timeout", None),
         command=invocation(),
+        start=getattr(args, "start", "fork"),
     )
-    files = build_report(results_dir)
-    print_summary(outcome.results, results_dir, spec)
+    files = build_report(results_dir)  # the sweep printed its one table; the report adds the answer
+    print(files.answer)
     print(f"report: {files.html}")
-    return 0
+    code = _exit_code(outcome.results)
+    if code:
+        print("exit 1: a run did not end ok (see its status above; results and report are written)", file=sys.stderr)
+    return code
 
 
 # ---------------------------------------------------------------- commands
@@ -166,35 +279,68 @@ def cmd_list(args: argparse.Namespace) -> int:
             c.family, c.license, c.weights, "native" if c.unsloth_native else "generic",
         )  # fmt: skip
     Console().print(t)
+    print("--model also takes a hub id (org/name) or a local model folder; --candidates FILE a list of your own")
     return 0
+
+
+def _axes(args: argparse.Namespace) -> dict[str, Any]:
+    """Axes given on the command line (--model, --ranks, --backends, --quants)."""
+    axes: dict[str, Any] = {}
+    if getattr(args, "model", None):
+        axes["candidates"] = [args.model]
+    for name in ("ranks", "backends", "quants"):
+        if getattr(args, name, None):
+            axes[name] = getattr(args, name)
+    return axes
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     path = _spec_path(args.spec)
-    spec = _apply(load_sweep_spec(path), args, str(path))
+    spec = load_sweep_spec(path)
+    axes = _axes(args)
+    spec = _apply(spec, args, str(path), **({"axes": axes} if axes else {}))
     return _sweep(spec, str(path), args)
+
+
+def _list_names(args: argparse.Namespace) -> list[str]:
+    """Every entry of --candidates FILE, as the axis (names, hub ids and folders alike)."""
+    from harness.config import read_yaml
+
+    raw = read_yaml(Path(args.candidates).expanduser())
+    items = raw.get("candidates") if isinstance(raw, dict) else raw
+    names = [x.get("name") if isinstance(x, dict) else x for x in (items or [])]
+    return [str(n) for n in names if n]
+
+
+def _short(model: str) -> str:
+    from harness.model_spec import safe_name
+
+    return safe_name(model.rstrip("/").split("/")[-1])
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.spec:
         return cmd_sweep(argparse.Namespace(**{**vars(args), "spec": args.spec}))
-    if not args.model:
+    if not args.model and not getattr(args, "candidates", None):
         axes = {k: v for k, v in (("ranks", args.ranks), ("backends", args.backends), ("quants", args.quants)) if v}
         spec = _apply(load_sweep_spec(DEFAULT_SPEC), args, "command line", axes=axes)
         return _sweep(spec, str(DEFAULT_SPEC), args)
-    # a one-line sweep with the study's settings
+    # one model (or the team's list) with the study's settings, on the project's sample data unless --data
     study = load_sweep_spec(STUDY_SPEC)
     weights = args.weights or "real"
-    spec = _apply(study, args, "command line", name=f"bench-{args.model}-{weights}", weights=weights,
-                  description=f"make bench MODEL={args.model} with the seed study's settings",
-                  axes={"candidates": [args.model], "ranks": args.ranks or [16, 32, 64],
+    models = [args.model] if args.model else _list_names(args)
+    what = _short(args.model or Path(args.candidates).stem)
+    spec = _apply(study, args, "command line", name=f"bench-{what}-{weights}", weights=weights,
+                  description=f"make bench MODEL={args.model or args.candidates} with the seed study's settings",
+                  axes={"candidates": models, "ranks": args.ranks or [16, 32, 64],
                         "backends": args.backends or ["hf"], "quants": args.quants or ["none"]})  # fmt: skip
-    return _sweep(spec, f"--model {args.model}", args)
+    return _sweep(spec, f"--model {args.model}" if args.model else f"--candidates {args.candidates}", args)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     study = load_sweep_spec(STUDY_SPEC)
-    name = args.name or f"run-{args.model}-r{args.rank}-{args.backend}-{args.quant}-{args.weights or 'real'}"
+    short = _short(args.model)
+    name = args.name or f"run-{short}-r{args.rank}-{args.backend}-{args.quant}-{args.weights or 'real'}"
     spec = _apply(study, args, "command line", name=name, weights=args.weights or "real",
                   axes={"candidates": [args.model], "ranks": [args.rank], "backends": [args.backend],
                         "quants": [args.quant]})  # fmt: skip
@@ -239,9 +385,11 @@ def cmd_selfbench(args: argparse.Namespace) -> int:
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", choices=["real", "shape"], help="real weights, or shape mode (random weights)")
-    p.add_argument("--weights-path", help="local folder with real weights (save_pretrained layout)")
-    p.add_argument("--data", help="data file (team CSV, alpaca JSON/JSONL, KorQuAD)")
+    p.add_argument("--weights-path", help="folder with the real weights of the one --model (save_pretrained layout)")
+    p.add_argument("--data", help="data file (team CSV, alpaca JSON/JSONL, KorQuAD); make: DATA=path")
+    p.add_argument("--candidates", help="your own candidates list (YAML: full entries, hub ids or model folders)")
     p.add_argument("--max-steps", type=int, help="training steps (overrides epochs)")
+    p.add_argument("--train-rows", type=int, help="rows of the data file to fine-tune on")
     p.add_argument("--prompts", type=int, help="held-out prompts to answer and score")
     p.add_argument("--max-new-tokens", type=int)
     p.add_argument("--gen-batch", type=int, help="prompts per generate() call")
@@ -249,26 +397,37 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trust-remote-code", action="store_true", help="allow a candidate's own model code to run")
     p.add_argument("--unsloth-compile", choices=["default", "block_off", "all_off"])
     p.add_argument("--timeout", type=int, help="seconds per run (default: the spec's)")
-    p.add_argument("--results-root", default=str(RESULTS_ROOT), help="folder for results (git ignores results/)")
+    p.add_argument("--results-root", default=str(RESULTS_ROOT), help="folder for results (default: ./results)")
     p.add_argument("--gpus", help="run one run per GPU at once, e.g. 0,1")
     p.add_argument("--executor", choices=["local", "ray"], default="local")
     p.add_argument("--ray-address", help="Ray cluster address (ray executor); 'local' starts one here")
     p.add_argument("--retry-failed", action="store_true", help="rerun failed runs (oom, crashed, timeout, failed)")
     p.add_argument("--rerun", action="store_true", help="rerun every run, finished ones too")
+    p.add_argument(
+        "--start",
+        choices=["fork", "fresh"],
+        default="fork",
+        help="fork each run from a process that imported the libraries (default), or start a fresh interpreter",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="harness", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="lora-harness", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    ap.add_argument("--version", action="version", version=f"lora-harness {version()}")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     sub.add_parser("list", help="the candidates as a table").set_defaults(func=cmd_list)
 
     p = sub.add_parser("bench", help="what `make bench` runs")
-    p.add_argument("--model", help="one candidate (default: the embedded default spec)")
+    p.add_argument(
+        "--model", help="a candidate name, hub id (org/name) or model folder (default: the embedded default)"
+    )
     p.add_argument("--ranks", type=int, nargs="+")
-    p.add_argument("--backends", nargs="+", choices=["hf", "unsloth"])
-    p.add_argument("--quants", nargs="+", choices=["none", "nf4"])
-    p.add_argument("--spec", help="a sweep spec YAML instead of --model")
+    p.add_argument("--backends", nargs="+", choices=BACKEND_NAMES)
+    p.add_argument("--quants", nargs="+", choices=QUANTS)
+    p.add_argument("--spec", help="a sweep spec YAML (with --model: that spec's settings for this model)")
     _add_run_options(p)
     p.set_defaults(func=cmd_bench)
 
@@ -278,10 +437,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("run", help="one run, in its own process")
-    p.add_argument("--model", required=True)
+    p.add_argument("--model", required=True, help="a candidate name, hub id (org/name) or model folder")
     p.add_argument("--rank", type=int, default=16)
-    p.add_argument("--backend", choices=["hf", "unsloth"], default="hf")
-    p.add_argument("--quant", choices=["none", "nf4"], default="none")
+    p.add_argument("--backend", choices=BACKEND_NAMES, default="hf")
+    p.add_argument("--quant", choices=QUANTS, default="none")
     p.add_argument("--name", help="results folder name")
     _add_run_options(p)
     p.set_defaults(func=cmd_run)
@@ -303,6 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("selfbench", help="the harness measuring itself (GPU): tracker accuracy, overheads")
     p.add_argument("--out", default=str(RESULTS_ROOT / "selfbench"))
     p.set_defaults(func=cmd_selfbench)
+    memory_cli.add_parser(sub)
     return ap
 
 
@@ -311,7 +471,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+        for line in getattr(e, "lines", None) or [str(e)]:  # one line per problem (PreflightError: per model)
+            print(f"error: {line}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume (finished runs are kept)", file=sys.stderr)

@@ -18,6 +18,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from typing import Any, Literal
 
 from harness.config import REPO_ROOT
 from harness.errors import UserError
+from harness.project import source_root
 
 FORMATS = ("auto", "ohlora_csv", "alpaca", "korquad")
 Split = Literal["train", "valid"]
@@ -57,20 +59,41 @@ class Splits:
 
 
 def resolve_data_path(path_str: str) -> Path:
-    """Where a data path from a config points.
+    """Where a data path (from the command line or a spec) points.
 
-    Relative paths resolve against the repo root. A path starting with ``../shared/`` (the team's
-    shared folder beside the repo) or an absolute one is tried as given (relative to the current
-    directory) first, then against the repo root.
+    Absolute paths are taken as given. Relative paths resolve against the current directory; one
+    that is not there is tried in the project's own folder (the source tree, or the installed
+    package's copy), where the shipped specs' sample data (``data/...``) lives. When neither has
+    it, the current directory's path is returned, so the error names where the user looked.
     """
     p = Path(path_str).expanduser()
     if p.is_absolute():
         return p
-    if path_str.replace("\\", "/").startswith("../shared/"):
-        here = Path.cwd() / p
-        if here.exists():
-            return here.resolve()
-    return (REPO_ROOT / p).resolve()
+    here = (Path.cwd() / p).resolve()
+    if here.exists():
+        return here
+    project = (REPO_ROOT / p).resolve()
+    return project if project.exists() else here
+
+
+def stored_data_path(path_str: str) -> str:
+    """The form a run request keeps: the run's child starts in a scratch folder, so a path relative to
+    the current directory would not reach the file there. A file in the project's folder, or beside a
+    source tree (e.g. ``../shared/...``), keeps a path relative to the project (the form the shipped
+    specs and earlier results use, so their run keys do not change); anything else becomes absolute."""
+    path = resolve_data_path(path_str)
+    try:
+        rel = Path(os.path.relpath(path, REPO_ROOT))
+    except ValueError:  # another drive (Windows)
+        return str(path)
+    ups = 0
+    for part in rel.parts:
+        if part != "..":
+            break
+        ups += 1
+    if ups == 0 or (ups == 1 and source_root() is not None):
+        return rel.as_posix()
+    return str(path)
 
 
 def file_sha256(path: Path) -> str:
@@ -81,7 +104,7 @@ def file_sha256(path: Path) -> str:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
     except FileNotFoundError:
-        raise UserError(f"{path}: data file not found; check data.path") from None
+        raise UserError(f"{path}: data file not found; check --data (DATA=) or data.path in the spec") from None
     except IsADirectoryError:
         raise UserError(f"{path}: is a folder, not a data file; point data.path at a file") from None
     except OSError as e:
@@ -147,7 +170,7 @@ def _read_text(path: Path) -> str:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise UserError(f"{path}: data file not found; check data.path") from None
+        raise UserError(f"{path}: data file not found; check --data (DATA=) or data.path in the spec") from None
     except IsADirectoryError:
         raise UserError(f"{path}: is a folder, not a data file; point data.path at a file") from None
     except OSError as e:
@@ -384,13 +407,14 @@ def select_rows(
     if train_rows + eval_rows > len(referenced):
         raise UserError(
             f"{source}: asked for {train_rows} train + {eval_rows} eval rows ({train_rows + eval_rows}) with answers, "
-            f"but the file has {len(referenced)} train rows with answers; lower data.train_rows or data.eval_rows"
+            f"but the file has {len(referenced)} train rows with answers; lower --train-rows or --prompts "
+            f"(data.train_rows / data.eval_rows in a spec)"
         )
     valid = [ex for ex in examples if ex.split == "valid"]
     if grade_rows > len(valid):
         raise UserError(
             f"{source}: asked for {grade_rows} grade rows, but the file has {len(valid)} valid rows; "
-            f"lower data.grade_rows"
+            f"lower data.grade_rows in the spec"
         )
     return Splits(
         train=referenced[:train_rows],

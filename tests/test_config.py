@@ -38,7 +38,7 @@ def test_seed_study_is_the_teams_study() -> None:
     r = reqs[0]
     assert (r.data.train_rows, r.data.eval_rows, r.train.batch_size, r.train.epochs) == (20, 25, 4, 10)
     assert r.generation.max_new_tokens == 80 and r.backend == "hf" and r.quant == "none"
-    assert r.data.path == "../shared/data/OhLoRA_fine_tuning.csv"
+    assert r.data.path == "data/sample_qa.csv"  # the team's file is passed with DATA= / --data, never shipped
 
 
 def test_ohlora_compares_backends_on_the_same_work() -> None:

@@ -242,7 +242,8 @@ def test_resolve_data_path(tmp_path, monkeypatch):
     assert resolve_data_path("data/sample_qa.csv") == SAMPLE_QA.resolve()  # not the CWD
     target = write(tmp_path / "shared", "x.csv", HEADER)
     assert resolve_data_path("../shared/x.csv") == target.resolve()  # CWD first
-    assert resolve_data_path("../shared/none.csv") == (REPO_ROOT.parent / "shared/none.csv").resolve()
+    # missing everywhere: the current directory's path, so the error names where the user looked
+    assert resolve_data_path("../shared/none.csv") == (cwd / "../shared/none.csv").resolve()
 
 
 def test_file_sha256(tmp_path):
