@@ -41,6 +41,7 @@ from harness.config import (
     load_candidates,
     load_sweep_spec,
     make_spec,
+    parse_job,
 )
 from harness.errors import EXIT_USER_ERROR, UserError
 from harness.memory import cli as memory_cli
@@ -143,6 +144,10 @@ def _apply(spec: SweepSpec, args: argparse.Namespace, source: str, **fields: Any
     raw["base"] = deep_merge(raw.get("base", {}), _overrides(args))
     if getattr(args, "weights", None):
         raw["weights"] = args.weights
+    if getattr(args, "repeats", None):
+        raw["axes"]["repeats"] = args.repeats
+    if getattr(args, "job", None):
+        raw["job"] = parse_job(args.job).model_dump()
     return make_spec(raw, source)
 
 
@@ -389,6 +394,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="data file (team CSV, alpaca JSON/JSONL, KorQuAD); make: DATA=path")
     p.add_argument("--candidates", help="your own candidates list (YAML: full entries, hub ids or model folders)")
     p.add_argument("--max-steps", type=int, help="training steps (overrides epochs)")
+    p.add_argument("--repeats", type=int, help="runs of each configuration, each its own process (run-to-run noise)")
+    p.add_argument("--job", help="the fine-tune you will really run, projected from the measured steps: "
+                   "ROWSxEPOCHS@BATCH (e.g. 200x3@4) or a step count")  # fmt: skip
     p.add_argument("--train-rows", type=int, help="rows of the data file to fine-tune on")
     p.add_argument("--prompts", type=int, help="held-out prompts to answer and score")
     p.add_argument("--max-new-tokens", type=int)

@@ -76,3 +76,19 @@ def test_shipped_specs_load() -> None:
     for p in sorted(Path("benchmarks").glob("*.yaml")):
         if p.name != "gpu-prices.yaml":
             load_sweep_spec(p)
+
+
+def test_repeats_and_job_from_the_command_line() -> None:
+    import argparse
+
+    import pytest
+
+    from harness.cli import _apply
+    from harness.errors import UserError
+
+    spec = load_sweep_spec(__import__("pathlib").Path("benchmarks/seed-study.yaml"))
+    assert spec.job is not None and spec.job.total_steps == 150  # the shipped study projects 200 rows x 3 epochs
+    out = _apply(spec, argparse.Namespace(repeats=3, job="100x2@4"), "cli")
+    assert out.axes.repeats == 3 and out.job.total_steps == 50
+    with pytest.raises(UserError, match="--job"):
+        _apply(spec, argparse.Namespace(job="lots"), "cli")
