@@ -1,0 +1,93 @@
+"""The GPUs the team can train on, what they support, and what CUDA itself takes on each.
+
+Memory is what `nvidia-smi` reports as total (ECC on where the card has it); the prediction that
+is checked against it is the NVML per-process peak, which includes the CUDA context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.errors import UserError
+
+MIB = 2**20
+UNSLOTH_LIGER_MIN_CC = (7, 0)  # Triton kernels (Unsloth, Liger) need Volta or newer
+BF16_MIN_CC = (8, 0)  # bf16 tensor cores: Ampere or newer
+
+
+@dataclass(frozen=True)
+class GPU:
+    key: str  # what --gpu takes
+    name: str  # as NVML / torch name it
+    memory_mib: float
+    compute_capability: tuple[int, int]
+    dtypes: tuple[str, ...]  # what training runs in here, in the order assumed (first = the assumption)
+    memory_source: str
+    note: str = ""
+
+    @property
+    def cc(self) -> str:
+        return f"{self.compute_capability[0]}.{self.compute_capability[1]}"
+
+    def cublas_workspace_bytes(self) -> int:
+        """One cuBLAS workspace, taken from torch's caching allocator (so it shows in memory_allocated).
+
+        torch's default (aten/src/ATen/cuda/CublasHandlePool.cpp): 4096 KiB x 2 + 16 KiB x 8 = 8.125 MiB,
+        32 MiB on compute capability 9.x and newer. There is one per thread and stream: training runs
+        the forward in the main thread and the backward in autograd's thread, so a run holds two.
+        """
+        return 4096 * 8 * 1024 if self.compute_capability[0] >= 9 else 4096 * 1024 * 2 + 16 * 1024 * 8
+
+    def supports(self, dtype: str) -> bool:
+        return dtype != "bf16" or self.compute_capability >= BF16_MIN_CC
+
+
+GPUS: dict[str, GPU] = {
+    "M6000": GPU(
+        key="M6000",
+        name="Quadro M6000",
+        memory_mib=12288,
+        compute_capability=(5, 2),
+        dtypes=("fp32", "fp16"),
+        memory_source="12 GB GDDR5 (NVIDIA spec sheet); not measured here",
+        note="Maxwell: no bf16, no fast fp16 math (fp16 halves memory, not time); check that the installed "
+        "torch build still lists sm_52 in torch.cuda.get_arch_list()",
+    ),
+    "T4": GPU(
+        key="T4",
+        name="Tesla T4",
+        memory_mib=15360,
+        compute_capability=(7, 5),
+        dtypes=("fp16",),
+        memory_source="15,360 MiB as nvidia-smi reports it on Colab (16 GB, ECC on); not measured here",
+        note="Turing: fp16 tensor cores, bf16 not supported in hardware",
+    ),
+    "H100": GPU(
+        key="H100",
+        name="NVIDIA H100 80GB HBM3",
+        memory_mib=81079,
+        compute_capability=(9, 0),
+        dtypes=("bf16",),
+        memory_source="81,079 MiB, NVML total recorded by the published H100 runs",
+    ),
+}
+TEAM_GPUS: tuple[str, ...] = ("M6000", "T4", "H100")
+
+
+def gpu(name: str) -> GPU:
+    """A GPU by key (M6000, T4, H100, any case) or by its full name (e.g. 'Tesla T4')."""
+    want = name.strip().lower()
+    for g in GPUS.values():
+        if want in (g.key.lower(), g.name.lower()) or (len(want) >= 2 and want in g.name.lower()):
+            return g
+    raise UserError(f"--gpu '{name}': unknown GPU; give one of {', '.join(GPUS)}")
+
+
+def gpu_for_name(nvml_name: str | None) -> GPU | None:
+    """The table's GPU for a name recorded by a run (NVML's name), or None when it is not one of ours."""
+    if not nvml_name:
+        return None
+    for g in GPUS.values():
+        if g.name.lower() == nvml_name.lower():
+            return g
+    return None
