@@ -173,7 +173,7 @@ class TrainSettings(Strict):
 
 class GenerationSettings(Strict):
     max_new_tokens: int = Field(80, gt=0)
-    force_new_tokens: bool = False  # every answer exactly max_new_tokens: same work for every candidate
+    force_new_tokens: bool = False  # shape mode only: every answer exactly max_new_tokens (real weights never)
     batch_size: int = Field(1, gt=0)  # 1 = the team's measurement; more = answers produced fast
     latency_prompts: int = Field(3, ge=0)  # with batch_size > 1: also time this many prompts one at a time
     base_answers: bool = True  # answer the held-out prompts before fine-tuning too

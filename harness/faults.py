@@ -38,8 +38,14 @@ label, `fake_run` (called by the child before anything else) handles the run its
 it prints the HARNESS_PHASE lines, passes the fault points (start, load, step:1..N,
 generate, write; N = train.max_steps, at most 5, default 3), sleeps S seconds in all
 and writes a minimal `ok` RunResult (reason "fake run (test hook)") - or an `oom`
-result when an injected OOM fires. It never imports torch. The scheduler's tests
-run `python -m harness.faults --request R --result O --key K` as the child.
+result when an injected OOM fires. Like the real child it writes its result, marked
+partial, after every phase (with the phase's wall time), so a fake run killed later
+keeps its finished phases. It never imports torch. The scheduler's tests run
+`python -m harness.faults --request R --result O --key K` as the child.
+
+Every performed directive is announced on stdout (`HARNESS_FAULT fired <directive>`)
+before it acts, and recorded in the run's result (`RunResult.injected`): by the child
+when it writes the result, by the sweep's parent (from that line) when it does.
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +82,23 @@ class Directive:
 
     def matches(self, label: str) -> bool:
         return not self.scope or self.scope in label
+
+    @property
+    def text(self) -> str:
+        """The directive as written, e.g. 'r32 ~oom@step:1'."""
+        name = self.action
+        if self.arg is not None:
+            name += str(int(self.arg)) if self.action == "exit" else f":{self.arg:g}"
+        return (f"{self.scope}~" if self.scope else "") + name + (f"@{self.point}" if self.point else "")
+
+
+FIRED_PREFIX = "HARNESS_FAULT fired "  # a line on stdout: the sweep's parent marks the run's result injected
+_fired: list[str] = []  # directives performed in this process
+
+
+def fired() -> str | None:
+    """The directives performed in this process so far ('; '-joined), or None: what the result marks injected."""
+    return "; ".join(dict.fromkeys(_fired)) or None
 
 
 def enabled() -> bool:
@@ -134,6 +159,8 @@ def hit(point: str, run_label: str = "") -> None:
 
 
 def _perform(d: Directive, point: str) -> None:
+    _fired.append(d.text)
+    print(f"{FIRED_PREFIX}{d.text}", flush=True)  # before the fault: a killed child still says it was injected
     sys.stdout.flush()
     sys.stderr.flush()
     if d.action == "oom":
@@ -177,7 +204,7 @@ def fake_run(request_path: Path | str, result_path: Path | str, key: str) -> boo
     from datetime import datetime, timezone
 
     from harness.config import RunRequest
-    from harness.result import RunResult
+    from harness.result import PhaseStats, RunResult
 
     t0 = time.monotonic()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -189,46 +216,60 @@ def fake_run(request_path: Path | str, result_path: Path | str, key: str) -> boo
     duration = float(d.arg or 0.0)
     steps = min(request.train.max_steps or 3, 5)
     slices = steps + len(FAKE_PHASES)
-    status, reason = "ok", "fake run (test hook)"
+    result = RunResult(
+        key=key, label=label, status="failed", reason="did not finish", request=request, started_at=started,
+        quality={"meaningful": False}, partial=True,
+    )  # fmt: skip
 
-    def phase(name: str, point: str | None = None) -> None:
+    @contextmanager
+    def phase(name: str, point: str | None = None) -> Iterator[None]:
+        """Announce, pass the fault point, sleep a slice; record its wall time and write the partial result,
+        as the real child does after every phase."""
         print(f"HARNESS_PHASE {name}", flush=True)
-        if point:
-            hit(point, label)
-        time.sleep(duration / slices)
+        p0 = time.monotonic()
+        try:
+            if point:
+                hit(point, label)
+            time.sleep(duration / slices)
+            yield
+        finally:
+            result.phases[name] = PhaseStats(wall_s=round(time.monotonic() - p0, 4))
+            result.wall_s = round(time.monotonic() - t0, 4)
+            result.injected = fired()
+            result.write(Path(result_path))
 
     cvd = os.environ.get("CUDA_VISIBLE_DEVICES")
     print(
         f"HARNESS_FAKE pid {os.getpid()} cwd {os.getcwd()} CUDA_VISIBLE_DEVICES={cvd} t0 {time.time():.3f}", flush=True
     )
+    status, reason = "ok", "fake run (test hook)"
     try:
         hit("start", label)
-        phase("load", "load")
-        phase("generate_base", "generate")
-        phase("eval_base")
-        phase("train")
-        for n in range(1, steps + 1):
-            hit(f"step:{n}", label)
-            print(f"fake step {n}/{steps}", flush=True)
-            time.sleep(duration / slices)
-        phase("generate_tuned", "generate")
-        phase("eval_tuned")
-        phase("score")
+        with phase("load", "load"):
+            pass
+        with phase("generate_base", "generate"):
+            pass
+        with phase("eval_base"):
+            pass
+        with phase("train"):
+            for n in range(1, steps + 1):
+                hit(f"step:{n}", label)
+                print(f"fake step {n}/{steps}", flush=True)
+                time.sleep(duration / slices)
+        with phase("generate_tuned", "generate"):
+            pass
+        with phase("eval_tuned"):
+            pass
+        with phase("score"):
+            pass
         hit("write", label)
     except InjectedOOM as e:
         status, reason = "oom", str(e)
         print(f"InjectedOOM: {e}", flush=True)
-    result = RunResult(
-        key=key,
-        label=label,
-        status=status,
-        reason=reason,
-        request=request,
-        started_at=started,
-        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        wall_s=round(time.monotonic() - t0, 4),
-        quality={"meaningful": False},
-    )
+    result.status, result.reason, result.partial = status, reason, False  # type: ignore[assignment]
+    result.finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    result.wall_s = round(time.monotonic() - t0, 4)
+    result.injected = fired()
     result.write(Path(result_path))
     print(f"HARNESS_FAKE done t1 {time.time():.3f}", flush=True)
     return True

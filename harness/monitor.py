@@ -7,8 +7,9 @@
     mon.stop()
 
 A sampler process (`harness.sampler`) polls NVML (device memory used, this
-process's GPU memory, power) and this process's RSS every `interval_s` (5 ms on
-a GPU, 10 ms on the CPU; at most 10 ms). It is a process, not a thread, so it
+process's GPU memory, the GPU's energy counter) and this process's RSS every `interval_s`
+(5 ms on a GPU, 10 ms on the CPU; at most 10 ms). Energy is the whole GPU's, from NVML's
+total-energy counter read at the phase's edges (power integrated only where there is no counter). It is a process, not a thread, so it
 never takes the GIL from the measured work; its overhead is measured by the
 self-benchmark (`harness selfbench`).
 Torch's own peaks (max allocated / max reserved) are reset at each phase start.
@@ -16,6 +17,10 @@ Before every clock read on a GPU, `torch.cuda.synchronize()` runs so that
 queued kernels are counted in the phase that launched them.
 
 On a machine without a GPU every GPU field is None, never 0.
+
+A sampler that does not answer within `answer_timeout_s` (stopped, starved, dead) is never read
+as if it had: the phase is marked `sampler_stale`, and when it missed the phase's start its peaks
+(which would be an earlier phase's) are None.
 """
 
 from __future__ import annotations
@@ -34,20 +39,10 @@ from typing import Any
 import numpy as np
 
 from harness import sampler
+from harness.nvml import nvml_index
 from harness.result import PhaseStats
 
 MIB = sampler.MIB
-
-
-def nvml_index(visible_index: int) -> int:
-    """Map a CUDA-visible index to the NVML index when CUDA_VISIBLE_DEVICES renumbers GPUs."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
-    if not visible:
-        return visible_index
-    ids = [v.strip() for v in visible.split(",") if v.strip()]
-    if visible_index < len(ids) and ids[visible_index].isdigit():
-        return int(ids[visible_index])
-    return visible_index
 
 
 @dataclass
@@ -60,13 +55,18 @@ class PhaseHandle:
 class Monitor:
     """Per-phase timing and peaks; the sampling itself runs in a separate process (harness.sampler)."""
 
-    def __init__(self, gpu_index: int | None = None, interval_s: float | None = None, power: bool = True) -> None:
+    def __init__(
+        self, gpu_index: int | None = None, interval_s: float | None = None, power: bool = True,
+        answer_timeout_s: float = 2.0,
+    ) -> None:  # fmt: skip
         if interval_s is None:
             interval_s = 0.005 if gpu_index is not None else 0.010  # on a 2-core CPU every sample costs
         if interval_s > 0.010:
             raise ValueError("the monitor samples every 10 ms or faster")
         self.gpu_index = gpu_index
         self.interval_s = interval_s
+        self.answer_timeout_s = answer_timeout_s
+        self._reset_answered = True
         self.power = power
         self.phases: dict[str, PhaseStats] = {}
         self._torch: Any = None
@@ -82,7 +82,10 @@ class Monitor:
 
     @property
     def description(self) -> str:
-        return f"separate sampler process every {self.interval_s * 1e3:g} ms (NVML {'on' if self.nvml_ok else 'off'})"
+        energy = ("; energy: the whole GPU's, NVML energy counter at phase edges (power integral where it has none;"
+                  " each phase's energy_method)" if self.gpu_index is not None and self.power else "")  # fmt: skip
+        return (f"separate sampler process every {self.interval_s * 1e3:g} ms (NVML {'on' if self.nvml_ok else 'off'})"
+                + energy)  # fmt: skip
 
     @property
     def nvml_ok(self) -> bool:
@@ -130,17 +133,18 @@ class Monitor:
         with suppress(Exception):
             self.stop()
 
-    def _await(self, req_slot: int, ack_slot: int) -> None:
-        """Ask the sampler for a fresh sample (or a reset) and wait until it has answered."""
+    def _await(self, req_slot: int, ack_slot: int) -> bool:
+        """Ask the sampler for a fresh sample (or a reset) and wait until it has answered; False if it did not."""
         self._buf[req_slot] += 1
         want = self._buf[req_slot]
         if self._proc is None:
-            return
+            return False
         with suppress(OSError):
             self._proc.stdin.write(b"x")  # type: ignore[union-attr]
-        deadline = time.monotonic() + 2.0
+        deadline = time.monotonic() + self.answer_timeout_s
         while self._buf[ack_slot] < want and time.monotonic() < deadline and self._proc.poll() is None:
             time.sleep(0.0002)
+        return bool(self._buf[ack_slot] >= want)
 
     def _value(self, slot: int) -> float | None:
         v = float(self._buf[slot])
@@ -152,19 +156,27 @@ class Monitor:
             self._torch.cuda.synchronize()
 
     def _reset(self) -> None:
-        self._await(sampler.EPOCH_REQ, sampler.EPOCH_SEEN)
+        self._reset_answered = self._await(sampler.EPOCH_REQ, sampler.EPOCH_SEEN)
         if self._torch is not None:
             self._torch.cuda.reset_peak_memory_stats()
 
+    @property
+    def _last_method(self) -> float:
+        return float(self._buf[sampler.ENERGY_METHOD])
+
     def _collect(self, wall_s: float) -> PhaseStats:
-        self._await(sampler.TICK_REQ, sampler.TICK_DONE)  # one reading at the phase's end
+        answered = self._await(sampler.TICK_REQ, sampler.TICK_DONE)  # one reading at the phase's end
+        own = self._reset_answered  # the sampler's figures are this phase's only if it saw the phase start
+        method = {sampler.METHOD_COUNTER: "counter", sampler.METHOD_INTEGRAL: "power_integral"}.get(self._last_method)
         stats = PhaseStats(
             wall_s=wall_s,
-            nvml_device_used_peak_mib=self._value(sampler.DEVICE),
-            nvml_process_peak_mib=self._value(sampler.PROCESS),
-            host_rss_peak_mib=self._value(sampler.RSS),
-            energy_j=self._value(sampler.ENERGY),
-            samples=int(self._buf[sampler.SAMPLES]),
+            nvml_device_used_peak_mib=self._value(sampler.DEVICE) if own else None,
+            nvml_process_peak_mib=self._value(sampler.PROCESS) if own else None,
+            host_rss_peak_mib=self._value(sampler.RSS) if own else None,
+            energy_j=self._value(sampler.ENERGY) if own and method else None,
+            energy_method=method if own else None,  # type: ignore[arg-type]
+            samples=int(self._buf[sampler.SAMPLES]) if own else 0,
+            sampler_stale=not (own and answered),
         )
         if self._torch is not None:
             stats.torch_max_allocated_mib = self._torch.cuda.max_memory_allocated() / MIB

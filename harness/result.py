@@ -38,8 +38,11 @@ class PhaseStats(Model):
     torch_max_allocated_mib: float | None = None  # torch.cuda.max_memory_allocated, reset at phase start
     torch_max_reserved_mib: float | None = None  # torch.cuda.max_memory_reserved, reset at phase start
     host_rss_peak_mib: float | None = None  # resident host memory of this process
-    energy_j: float | None = None  # integral of NVML power over the phase
+    energy_j: float | None = None  # whole GPU (every process on it), joules over the phase; see energy_method
+    energy_method: Literal["counter", "power_integral"] | None = None  # NVML total-energy counter at the phase's
+    # edges (Volta and newer), or the integral of NVML power readings (1-s averages on Hopper) where there is none
     samples: int = 0  # monitor samples taken inside the phase
+    sampler_stale: bool = False  # the sampler did not answer at the phase's start or end; missed start: peaks None
 
 
 class StepTimes(Model):
@@ -63,7 +66,9 @@ class Effective(Model):
     effective_batch: int | None = None
     epochs: float | None = None
     gradient_checkpointing: bool | str | None = None
-    dtype: str | None = None  # compute dtype of the trainable weights' base
+    dtype: str | None = None  # compute dtype of the frozen base, read from the model (nf4: its layers' compute dtype)
+    trainable_dtype: str | None = None  # main dtype of the trainable (adapter) parameters, read from the model
+    frozen_dtypes: dict[str, int] | None = None  # frozen parameters per dtype ("nf4" for 4-bit), read from the model
     optimizer: str | None = None
     lr_scheduler: str | None = None
     learning_rate: float | None = None
@@ -197,6 +202,8 @@ class RunResult(Model):
     quality: Quality = Quality()  # see harness.quality
     environment: Environment | None = None
     stderr_tail: str | None = None  # filled by the sweep for crashed runs
+    partial: bool = False  # written by the child after each phase while it runs; its final write clears it
+    injected: str | None = None  # the test hook's fault that fired in this run (HARNESS_FAULTS), e.g. "oom@step:1"
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -19,6 +19,8 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +68,33 @@ class Run:
         self.result.reason = reason
         self.result.finished_at = now()
         self.result.wall_s = time.perf_counter() - T_START
+        self.result.partial = False
+        self.result.injected = faults.fired()
         if self.monitor is not None:
             self.result.phases.update(self.monitor.phases)
             self.monitor.stop()
         faults.hit("write", self.request.label)
         self.result.write(self.result_path)
+
+    def checkpoint(self) -> None:
+        """Write what was measured so far, marked partial (status failed, "did not finish"): when the child
+        dies, times out or is cancelled later, the sweep's parent keeps these phases in the result it writes."""
+        if self.monitor is not None:
+            self.result.phases.update(self.monitor.phases)
+        self.result.partial = True
+        self.result.wall_s = time.perf_counter() - T_START
+        with suppress(OSError):
+            self.result.write(self.result_path)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[Any]:
+        """A timed phase under the monitor; the partial result is written as soon as it ends, however it ends."""
+        self.phase_name = name
+        try:
+            with self.monitor.phase(name) as handle:
+                yield handle
+        finally:
+            self.checkpoint()
 
     # ------------------------------------------------------------ the run
     def execute(self) -> None:
@@ -101,7 +125,6 @@ class Run:
         self.result.environment.compile_caches = caches
         self.monitor = mon = Monitor(gpu_index=gpu_index).start()
         self.result.environment.monitor = mon.description
-        self.result.baseline = mon.snapshot("baseline")  # before the model loads
 
         # data (validated by the CLI before the sweep; checked again here)
         data_path = data_mod.resolve_data_path(req.data.path)
@@ -116,16 +139,18 @@ class Run:
         texts = [e.question + " " + (e.answer or "") for e in examples]
         w = weights.resolve(req, device, texts, data_mod.file_sha256(data_path))
         self.result.one_time.update(w.one_time)
+        if "shape_build_s" in w.one_time:  # built in this process: its memory must not land in the load phase
+            release_memory(torch, device)
+        self.result.baseline = mon.snapshot("baseline")  # before the model loads
 
         dtype = common.resolve_dtype(req, device)
         faults.hit("load", req.label)
-        self.phase_name = Phase.LOAD
-        with mon.phase(Phase.LOAD):
+        with self.phase(Phase.LOAD):
             model, tok, load_info = backend.load(req, w, device, dtype)
         counts = common.count_params(model)
         self.result.weights = Weights(
             mode=req.weights, source=w.source, path=str(w.model_dir), tokenizer=w.tokenizer_desc,
-            seed=w.seed, params=counts["total_params"],
+            seed=w.seed, params=counts["total_params"], hub_access=w.hub_access, tokenizer_kind=w.tokenizer_kind,
         )  # fmt: skip
 
         eos = tok.eos_token if req.data.append_eos else None
@@ -133,35 +158,64 @@ class Run:
             {"prompt": data_mod.render_prompt(template, e), "completion": data_mod.render_completion(e, eos)}
             for e in splits.train
         ]
+        # sequence lengths belong to the tokenizer: with the stand-in they are not the model's (recorded)
+        self.result.weights.train_tokens_mean, self.result.weights.train_tokens_max = weights.token_stats(
+            tok, train_rows
+        )
         eval_items = [(e.id, data_mod.render_prompt(template, e)) for e in splits.eval]
         grade_items = [(e.id, data_mod.render_prompt(template, e)) for e in splits.grade]
         refs = {e.id: e for e in splits.eval + splits.grade}
         nll_pairs = [(data_mod.render_prompt(template, e), e.answer or "") for e in splits.eval]
         bpc: dict[str, list[float]] = {}
 
+        shape = req.weights == "shape"  # random weights: no quality to score, only the team's latency to time
+        gen = generate.settings_for(req.generation, req.weights)  # forced lengths only in shape mode
+        lat_items = generate.latency_items(eval_items + grade_items, gen)
+        # batch 1 answers every prompt one at a time already: that is the latency; otherwise a stage of its own
+        latency_stage = bool(lat_items) and (shape or gen.batch_size > 1)
+
         def answer_stage(stage: str, mdl: Any) -> None:
             items = eval_items + grade_items
             if not items:
                 return
             faults.hit("generate", req.label)
-            self.phase_name = f"generate_{stage}"
-            self.result.one_time[f"generate_{stage}_burn_in_s"] = generate.burn_in(mdl, tok, items[0][1])
-            with mon.phase(f"generate_{stage}"):
-                raw, wall, latency, n_lat = generate.generate(mdl, tok, items, req.generation)
-            new_tokens = sum(a.new_tokens for a in raw)
+            raw: list[generate.RawAnswer] = []
+            wall = 0.0
+            if not shape:  # the batched answers carry the quality; random weights have none (GPU time saved)
+                first = [p for _, p in items[: gen.batch_size]]
+                self.phase_name = f"generate_{stage}"
+                self.result.one_time[f"generate_{stage}_burn_in_s"] = generate.burn_in(mdl, tok, first, gen)
+                with self.phase(f"generate_{stage}"):
+                    raw, wall = generate.answer_batches(mdl, tok, items, gen)
+            lat = None
+            if latency_stage:
+                self.phase_name = f"latency_{stage}"
+                self.result.one_time[f"latency_{stage}_burn_in_s"] = generate.latency_burn_in(mdl, tok, items, gen)
+                with self.phase(f"latency_{stage}"):
+                    lat = generate.latency(mdl, tok, items, gen)
+            if raw:
+                latency_s = lat.s_per_answer if lat else wall / len(raw)
+                n_lat = lat.prompts if lat else len(raw)
+                counted, batch, seconds = raw, gen.batch_size, wall
+            elif lat is not None:  # shape mode: the one-at-a-time answers are the stage's only answers
+                latency_s, n_lat = lat.s_per_answer, lat.prompts
+                counted, batch, seconds = lat.answers, 1, lat.wall_s
+            else:
+                return
+            new_tokens = sum(a.new_tokens for a in counted)
             self.result.generation.append(
                 Generation(
                     stage=stage,
-                    batch_size=req.generation.batch_size,
-                    max_new_tokens=req.generation.max_new_tokens,
-                    forced_new_tokens=req.generation.force_new_tokens,
+                    batch_size=batch,
+                    max_new_tokens=gen.max_new_tokens,
+                    forced_new_tokens=gen.force_new_tokens,
                     merged_adapter=(stage == "tuned" and self.merged),
-                    prompts=len(raw),
+                    prompts=len(counted),
                     new_tokens=new_tokens,
-                    wall_s=wall,
-                    s_per_answer=wall / len(raw),
-                    tokens_per_s=new_tokens / wall if wall > 0 else 0.0,
-                    latency_s_per_answer=latency,
+                    wall_s=seconds,
+                    s_per_answer=seconds / len(counted),
+                    tokens_per_s=new_tokens / seconds if seconds > 0 else 0.0,
+                    latency_s_per_answer=latency_s,
                     latency_prompts=n_lat,
                 )
             )
@@ -180,30 +234,26 @@ class Run:
                         seconds=a.seconds,
                     )
                 )
-            if nll_pairs:
-                self.phase_name = f"eval_{stage}"
-                with mon.phase(f"eval_{stage}"):
+            if nll_pairs and not shape:  # the harness's own scoring pass: real weights only
+                with self.phase(f"eval_{stage}"):
                     bpc[stage] = generate.bits_per_char(generate.answer_nll(mdl, tok, nll_pairs))
 
         if req.generation.base_answers:
             backend.to_inference(model, req)
             answer_stage("base", model)
 
-        self.phase_name = Phase.LORA
-        with mon.phase(Phase.LORA):
+        with self.phase(Phase.LORA):
             model, lora_info = backend.add_adapter(model, req)
         counts = common.count_params(model)
         backend.to_training(model, req)  # back from the base answers' inference mode
 
         timer = train.StepTimer(cuda=device == "cuda", label=req.label)
         out_dir = Path(tempfile.mkdtemp(prefix="trainer-", dir=os.getcwd()))
-        self.phase_name = Phase.TRAIN_SETUP
-        with mon.phase(Phase.TRAIN_SETUP):  # tokenising the data, building the optimizer
+        with self.phase(Phase.TRAIN_SETUP):  # tokenising the data, building the optimizer
             trainer = train.build_trainer(
                 model, tok, train_rows, req, out_dir, device, dtype, timer, backend.trainer_args(req)
             )
-        self.phase_name = Phase.TRAIN
-        with mon.phase(Phase.TRAIN):
+        with self.phase(Phase.TRAIN):
             trainer.train()
         self.result.steps = train.step_stats(timer.times, req.train.burn_in_steps)
         self.result.loss_curve = train.loss_curve(trainer)
@@ -228,11 +278,11 @@ class Run:
             t0 = time.perf_counter()
             model = model.merge_and_unload()
             self.result.one_time["merge_adapter_s"] = time.perf_counter() - t0
+            self.merged = not hasattr(model, "peft_config")  # recorded only when no adapter is left
         backend.to_inference(model, req)
         answer_stage("tuned", model)
 
-        self.phase_name = Phase.SCORE
-        with mon.phase(Phase.SCORE):
+        with self.phase(Phase.SCORE):
             self.score(bpc)
 
         eff = self.result.effective
@@ -249,6 +299,18 @@ class Run:
         for a, s in zip(self.result.answers, per_answer, strict=True):
             a.scores = {k: v for k, v in s.items() if k != "composite"}  # the report computes composites
         self.result.quality = Quality.model_validate({k: v for k, v in quality.items() if k != "composite"})
+
+
+def release_memory(torch: Any, device: str) -> None:
+    """Give back what finished work left behind: the allocator's cached GPU blocks, and freed host heap
+    (glibc keeps it resident otherwise), so the next phase's peaks are its own."""
+    gc.collect()
+    if device == "cuda":
+        torch.cuda.empty_cache()
+    with suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _oom_reason(run: Run, e: BaseException) -> str:

@@ -1,4 +1,4 @@
-"""The memory/power sampler, in a process of its own.
+"""The memory/power/energy sampler, in a process of its own.
 
     python -m harness.sampler --pid PID --shm NAME --interval 0.005 [--gpu NVML_INDEX] [--power]
 
@@ -12,6 +12,13 @@ Shared block: float64 slots. Peaks are NaN until measured. Control slots are wri
 (EPOCH_REQ, TICK_REQ, STOP), which then writes a byte to the sampler's stdin to wake it; the sampler
 acknowledges (EPOCH_SEEN, TICK_DONE) after a sample, so a phase's figures include a sample taken at
 its very end. Between samples it blocks on stdin: it wakes once per interval, never busy.
+
+Energy is the whole GPU's (every process on it). It comes from NVML's total-energy counter
+(nvmlDeviceGetTotalEnergyConsumption, mJ since the driver loaded; Volta and newer), read when a phase
+starts (the reset) and at every sample after, so a phase's energy is the counter's difference between
+its edges. Only where the counter cannot be read is power integrated over the samples: on Hopper the
+power reading is a 1-second average, which puts energy into the wrong phase for phases of under a second.
+ENERGY_METHOD says which was used (METHOD_COUNTER or METHOD_INTEGRAL).
 """
 
 from __future__ import annotations
@@ -27,9 +34,11 @@ from multiprocessing import shared_memory
 import numpy as np
 
 MIB = 1024 * 1024
-SLOTS = 16
+SLOTS = 24
 DEVICE, PROCESS, RSS, ENERGY, SAMPLES, LAST_T, LAST_P = range(7)
 EPOCH_REQ, EPOCH_SEEN, TICK_REQ, TICK_DONE, STOP, READY, NVML_OK = range(8, 15)
+ENERGY_START, ENERGY_METHOD = 16, 17  # counter (mJ) at the phase's start; how ENERGY was measured
+METHOD_COUNTER, METHOD_INTEGRAL = 1.0, 2.0
 
 
 class Nvml:
@@ -77,6 +86,15 @@ class Nvml:
         except Exception:
             return None
 
+    def energy_mj(self) -> float | None:
+        """The GPU's total-energy counter in mJ; None where NVML has none (before Volta, some vGPUs)."""
+        if self.h is None:
+            return None
+        try:
+            return float(self.n.nvmlDeviceGetTotalEnergyConsumption(self.h))
+        except Exception:
+            return None
+
 
 def _rss_reader(pid: int):
     """RSS from /proc/PID/statm (cheap), psutil elsewhere."""
@@ -105,8 +123,26 @@ def _max(a: float, b: float | None) -> float:
 
 
 def reset(buf: np.ndarray) -> None:
-    buf[[DEVICE, PROCESS, RSS, ENERGY, LAST_T, LAST_P]] = np.nan
+    buf[[DEVICE, PROCESS, RSS, ENERGY, LAST_T, LAST_P, ENERGY_START]] = np.nan
     buf[SAMPLES] = 0
+    buf[ENERGY_METHOD] = 0
+
+
+def add_energy(buf: np.ndarray, t: float, counter_mj: float | None, power_w: float | None) -> None:
+    """The phase's energy so far: the counter's difference since the reset, else the power integral."""
+    if counter_mj is not None:
+        if math.isnan(buf[ENERGY_START]):
+            buf[ENERGY_START] = counter_mj  # the first reading after the reset is the phase's start edge
+        buf[ENERGY] = (counter_mj - buf[ENERGY_START]) / 1000.0
+        buf[ENERGY_METHOD] = METHOD_COUNTER
+        return
+    if power_w is None:
+        return
+    if not math.isnan(buf[LAST_T]):
+        e = 0.0 if math.isnan(buf[ENERGY]) else buf[ENERGY]
+        buf[ENERGY] = e + 0.5 * (power_w + buf[LAST_P]) * (t - buf[LAST_T])
+        buf[ENERGY_METHOD] = METHOD_INTEGRAL
+    buf[LAST_T], buf[LAST_P] = t, power_w
 
 
 def attach(name: str) -> shared_memory.SharedMemory:
@@ -127,6 +163,7 @@ def run(pid: int, shm_name: str, interval: float, nvml_index: int | None, power:
     nvml = Nvml(nvml_index, pid)
     rss = _rss_reader(pid)
     read_power = power and nvml.h is not None
+    read_counter = read_power
     epoch = buf[EPOCH_REQ]
     reset(buf)
     buf[NVML_OK] = 1.0 if nvml.h is not None else 0.0
@@ -139,16 +176,14 @@ def run(pid: int, shm_name: str, interval: float, nvml_index: int | None, power:
                 reset(buf)
             tick = buf[TICK_REQ]
             t = time.perf_counter()
+            counter = nvml.energy_mj() if read_counter else None
+            read_counter = read_counter and counter is not None  # unsupported once: integrate from then on
             dev, proc, mem = nvml.device_used(), nvml.process_used(), rss()
-            pw = nvml.power_w() if read_power else None
+            pw = nvml.power_w() if read_power and counter is None else None
             buf[DEVICE] = _max(buf[DEVICE], dev)
             buf[PROCESS] = _max(buf[PROCESS], proc)
             buf[RSS] = _max(buf[RSS], mem)
-            if pw is not None:
-                if not math.isnan(buf[LAST_T]):
-                    e = 0.0 if math.isnan(buf[ENERGY]) else buf[ENERGY]
-                    buf[ENERGY] = e + 0.5 * (pw + buf[LAST_P]) * (t - buf[LAST_T])
-                buf[LAST_T], buf[LAST_P] = t, pw
+            add_energy(buf, t, counter, pw)
             buf[SAMPLES] += 1
             buf[EPOCH_SEEN] = epoch
             buf[TICK_DONE] = tick  # written last: the parent reads the peaks after seeing it

@@ -21,13 +21,19 @@ from harness.result import Effective, StepTimes
 
 
 class StepTimer(TrainerCallback):
-    """Wall time of each optimizer step, synchronised with the GPU before each clock read."""
+    """Wall time of each optimizer step, synchronised with the GPU before each clock read.
+
+    It also counts the micro-batches each optimizer step really took (the trainer calls
+    `on_substep_end` after every micro-batch but the last of a step): the accumulation that ran.
+    """
 
     def __init__(self, cuda: bool, label: str = "") -> None:
         self.cuda = cuda
         self.label = label
         self.times: list[float] = []
+        self.micro_batches: list[int] = []  # per optimizer step
         self._t0: float | None = None
+        self._subs = 0
 
     def _sync(self) -> None:
         if self.cuda:
@@ -35,29 +41,44 @@ class StepTimer(TrainerCallback):
 
     def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
         self._sync()
+        self._subs = 0
         self._t0 = time.perf_counter()
+
+    def on_substep_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        self._subs += 1
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
         self._sync()
         if self._t0 is not None:
             self.times.append(time.perf_counter() - self._t0)
+        self.micro_batches.append(self._subs + 1)
         faults.hit(f"step:{state.global_step}", self.label)
 
 
-def expected_steps(n_rows: int, request: RunRequest) -> int:
+def expected_steps(n_rows: int, request: RunRequest, world: int = 1) -> int:
+    """Optimizer steps transformers 5.17's Trainer runs (`set_initial_training_values`).
+
+    An epoch is ceil(rows / batch) micro-batches (the last one short), and ceil(micro-batches / accumulation)
+    optimizer steps: the last step of an epoch takes the remainder. 20 rows, batch 2, accumulation 4: 10
+    micro-batches, 3 steps (4 + 4 + 2), so 10 epochs run 30 steps, not 20.
+    """
     t = request.train
     if t.max_steps:
         return t.max_steps
-    per_epoch = max(1, math.ceil(n_rows / t.batch_size) // t.grad_accum)
+    micro = math.ceil(n_rows / (t.batch_size * world))
+    per_epoch = max(1, math.ceil(micro / t.grad_accum))
     return math.ceil(t.epochs * per_epoch)
 
 
-def sft_config(request: RunRequest, out_dir: Path, device: str, dtype: torch.dtype) -> Any:
+def sft_config(
+    request: RunRequest, out_dir: Path, device: str, dtype: torch.dtype, backend_args: dict[str, Any] | None = None
+) -> Any:
+    """Every argument explicit; `backend_args` are the backend's own (e.g. Liger's use_liger_kernel)."""
     from trl import SFTConfig
 
     t = request.train
     gc = t.gradient_checkpointing
-    return SFTConfig(
+    args: dict[str, Any] = dict(
         output_dir=str(out_dir),
         per_device_train_batch_size=t.batch_size,
         gradient_accumulation_steps=t.grad_accum,
@@ -95,11 +116,12 @@ def sft_config(request: RunRequest, out_dir: Path, device: str, dtype: torch.dty
         use_liger_kernel=False,
         torch_compile=False,
     )
+    return SFTConfig(**(args | (backend_args or {})))
 
 
 def build_trainer(
     model: Any, tokenizer: Any, rows: list[dict[str, str]], request: RunRequest, out_dir: Path, device: str,
-    dtype: torch.dtype, timer: StepTimer,
+    dtype: torch.dtype, timer: StepTimer, backend_args: dict[str, Any] | None = None,
 ) -> Any:  # fmt: skip
     from datasets import Dataset
     from trl import SFTTrainer
@@ -107,7 +129,7 @@ def build_trainer(
     ds = Dataset.from_list(rows)  # {"prompt", "completion"}: loss on the completion only
     return SFTTrainer(
         model=model,
-        args=sft_config(request, out_dir, device, dtype),
+        args=sft_config(request, out_dir, device, dtype, backend_args),
         train_dataset=ds,
         processing_class=tokenizer,
         callbacks=[timer],
@@ -137,52 +159,196 @@ def loss_curve(trainer: Any) -> list[tuple[int, float]]:
     return [(int(h["step"]), float(h["loss"])) for h in trainer.state.log_history if "loss" in h and "step" in h]
 
 
-def read_effective(trainer: Any, request: RunRequest, n_rows: int, extra: dict[str, Any]) -> Effective:
-    """What the trainer really used, and every difference from the request."""
-    a = trainer.args
-    world = getattr(a, "world_size", 1) or 1
+DTYPE_NAMES = {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32"}
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return DTYPE_NAMES.get(dtype, str(dtype).removeprefix("torch."))
+
+
+def param_dtypes(model: Any) -> tuple[dict[str, int], dict[str, int]]:
+    """Parameters per dtype, (trainable, frozen). bitsandbytes 4-bit weights count as 'nf4' (or their
+    quant type), with their unpacked size."""
+    trainable: dict[str, int] = {}
+    frozen: dict[str, int] = {}
+    seen: set[int] = set()
+    for p in model.parameters():
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        qs = getattr(p, "quant_state", None)
+        if qs is not None and hasattr(qs, "shape"):
+            name, n = str(getattr(qs, "quant_type", "nf4")), torch.Size(qs.shape).numel()
+        else:
+            name, n = _dtype_name(p.dtype), p.numel()
+        into = trainable if p.requires_grad else frozen
+        into[name] = into.get(name, 0) + n
+    return trainable, frozen
+
+
+def compute_dtype(model: Any, frozen: dict[str, int]) -> str | None:
+    """The dtype the frozen base computes in: 4-bit layers' compute dtype, else the frozen floats' main dtype."""
+    quant = [m.compute_dtype for m in model.modules() if getattr(m, "compute_dtype", None) is not None
+             and m.__class__.__name__ in ("Linear4bit", "Linear8bitLt")]  # fmt: skip
+    if quant:
+        return _dtype_name(max(set(quant), key=quant.count))
+    floats = {k: v for k, v in frozen.items() if k in DTYPE_NAMES.values()}
+    return max(floats, key=lambda k: floats[k]) if floats else None
+
+
+def _inner_optimizer(trainer: Any) -> Any:
+    opt = trainer.optimizer
+    return getattr(opt, "optimizer", opt)  # accelerate's AcceleratedOptimizer wraps the one built
+
+
+def _qualname(obj: Any) -> str:
+    cls = obj if isinstance(obj, type) else type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def requested_optimizer(trainer: Any, name: str) -> tuple[type | None, dict[str, Any]]:
+    """The optimizer class (and kwargs) transformers builds for the optimizer name `name`; (None, {}) when
+    transformers cannot say here (e.g. bitsandbytes missing)."""
+    import copy
+
+    from transformers import Trainer
+    from transformers.training_args import OptimizerNames
+
+    a = copy.copy(trainer.args)
+    try:
+        a.optim = OptimizerNames(name)
+        cls, kwargs = Trainer.get_optimizer_cls_and_kwargs(a, trainer.model)
+    except Exception:
+        return None, {}
+    return cls, kwargs
+
+
+def checkpointing_in_use(model: Any) -> bool | str:
+    """Whether the model's layers checkpoint (transformers' `is_gradient_checkpointing`), and "unsloth" when
+    Unsloth's offloading variant is armed (its `prepare_model_for_training` marks `_offloaded_gradient_checkpointing`)."""
+    on = bool(getattr(model, "is_gradient_checkpointing", False))
+    if on and any(getattr(m, "_offloaded_gradient_checkpointing", False) for m in model.modules()):
+        return "unsloth"
+    return on
+
+
+def loss_type_in_use(trainer: Any) -> str:
+    """trl's chunked_nll patches the causal LM's forward; dft replaces the loss function; else plain nll."""
     model = trainer.model
-    gc_model = bool(getattr(model, "is_gradient_checkpointing", False))
-    gc_req = request.train.gradient_checkpointing
-    eff = Effective(
-        global_steps=int(trainer.state.global_step),
-        per_device_batch=int(a.per_device_train_batch_size),
-        grad_accum=int(a.gradient_accumulation_steps),
-        effective_batch=int(a.per_device_train_batch_size * a.gradient_accumulation_steps * world),
-        epochs=float(trainer.state.epoch) if trainer.state.epoch is not None else None,
-        gradient_checkpointing=(gc_req if gc_req == "unsloth" else gc_model or bool(a.gradient_checkpointing)),
-        optimizer=str(getattr(a.optim, "value", a.optim)),
-        lr_scheduler=str(getattr(a.lr_scheduler_type, "value", a.lr_scheduler_type)),
-        learning_rate=float(a.learning_rate),
-        max_length=getattr(a, "max_length", None),
-        padding="longest in batch" + (f", multiple of {a.pad_to_multiple_of}" if a.pad_to_multiple_of else ""),
-        packing=bool(getattr(a, "packing", False)),
-        padding_free=bool(getattr(a, "padding_free", False)),
-        completion_only_loss=getattr(a, "completion_only_loss", None),
-        loss_type=getattr(a, "loss_type", None),
-        lora_rank=request.lora.rank,
-        lora_alpha=request.lora.alpha,
-        lora_dropout=request.lora.dropout,
-        **extra,
-    )
-    want = {
-        "global_steps": expected_steps(n_rows, request),
-        "grad_accum": request.train.grad_accum,
-        "effective_batch": request.train.batch_size * request.train.grad_accum,
-        "per_device_batch": request.train.batch_size,
-        "packing": False,
-        "padding_free": False,
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    fwd = getattr(base.forward, "__func__", base.forward)
+    if getattr(fwd, "__name__", "") == "_chunked_ce_forward":
+        return "chunked_nll"
+    fn = getattr(trainer, "compute_loss_func", None)
+    if fn is not None and getattr(fn, "__name__", "") == "dft_loss":
+        return "dft"
+    return "nll"
+
+
+def _loader_batch(trainer: Any) -> int | None:
+    dl = trainer.get_train_dataloader()
+    bs = getattr(dl, "batch_size", None)
+    if bs is None:  # accelerate's DataLoaderShard keeps it on its batch sampler
+        bs = getattr(getattr(dl, "batch_sampler", None), "batch_size", None)
+    return int(bs) if bs is not None else None
+
+
+def _dataset_facts(trainer: Any) -> dict[str, Any]:
+    """From the tokenised training set: packing, completion-only labels, the longest row."""
+    ds = trainer.train_dataset
+    cols = set(getattr(ds, "column_names", None) or [])
+    facts: dict[str, Any] = {"packing": "seq_lengths" in cols, "rows": len(ds) if hasattr(ds, "__len__") else None}
+    if "labels" in cols and facts["rows"]:
+        head = ds.select(range(min(8, facts["rows"])))["labels"]
+        facts["completion_only_loss"] = any(-100 in row for row in head)
+    if "input_ids" in cols and facts["rows"]:
+        facts["longest"] = max(len(x) for x in ds["input_ids"])
+    return facts
+
+
+def read_effective(trainer: Any, request: RunRequest, n_rows: int, extra: dict[str, Any]) -> Effective:
+    """What the trainer really used, read from the real objects (model, dataloader, optimizer, data collator,
+    tokenised data, state), and every difference from the request. `extra` adds what the backend reported
+    (adapter targets, Unsloth's path) and the run's resolved `dtype` (the request); figures read here win."""
+    t = request.train
+    model = trainer.model
+    world = getattr(trainer.args, "world_size", 1) or 1
+    timer = next((cb for cb in trainer.callback_handler.callbacks if isinstance(cb, StepTimer)), None)
+    micro = timer.micro_batches if timer is not None else []
+    grad_accum = max(micro) if micro else int(trainer.args.gradient_accumulation_steps)
+    batch = _loader_batch(trainer)
+    trainable, frozen = param_dtypes(model)
+    inner = _inner_optimizer(trainer) if trainer.optimizer is not None else None
+    group = inner.param_groups[0] if inner is not None else {}
+    collator = trainer.data_collator
+    pad_multiple = getattr(collator, "pad_to_multiple_of", None)
+    padding_free = getattr(collator, "padding_free", None)
+    facts = _dataset_facts(trainer)
+    gc_on = checkpointing_in_use(model)
+    gc_req = t.gradient_checkpointing
+    sched = trainer.args.lr_scheduler_type
+    read: dict[str, Any] = {
+        "global_steps": int(trainer.state.global_step),
+        "per_device_batch": batch,
+        "grad_accum": grad_accum,
+        "effective_batch": batch * grad_accum * world if batch is not None else None,
+        "epochs": float(trainer.state.epoch) if trainer.state.epoch is not None else None,
+        "gradient_checkpointing": gc_on,
+        "dtype": compute_dtype(model, frozen),
+        "trainable_dtype": max(trainable, key=lambda k: trainable[k]) if trainable else None,
+        "frozen_dtypes": frozen or None,
+        "optimizer": _qualname(inner) if inner is not None else None,
+        "lr_scheduler": str(getattr(sched, "value", sched)),
+        "learning_rate": float(group.get("initial_lr", group.get("lr"))) if group else None,
+        "max_length": getattr(trainer.args, "max_length", None),
+        "padding": ("none (padding-free)" if padding_free else "longest in batch")
+        + (f", multiple of {pad_multiple}" if pad_multiple else ""),
+        "packing": facts["packing"],
+        "padding_free": bool(padding_free),
+        "completion_only_loss": facts.get("completion_only_loss"),
+        "loss_type": loss_type_in_use(trainer),
     }
-    for k, v in want.items():
-        got = getattr(eff, k)
-        if got != v:
-            eff.mismatches.append(f"{k}: requested {v}, trainer used {got}")
-    if gc_req != "unsloth" and bool(eff.gradient_checkpointing) != bool(gc_req):
-        eff.mismatches.append(f"gradient_checkpointing: requested {gc_req}, model has {eff.gradient_checkpointing}")
     peft_cfg = getattr(model, "peft_config", {}).get("default")
+    read["lora_rank"] = peft_cfg.r if peft_cfg is not None else None
+    read["lora_alpha"] = peft_cfg.lora_alpha if peft_cfg is not None else None
+    read["lora_dropout"] = peft_cfg.lora_dropout if peft_cfg is not None else None
+    eff = Effective(**{**extra, **read})
+    mm = eff.mismatches
+
+    steps = expected_steps(n_rows, request, world)
+    if eff.global_steps != steps:
+        kept = (
+            f" (the trainer kept {facts['rows']} of {n_rows} rows)" if facts.get("rows") not in (None, n_rows) else ""
+        )
+        mm.append(f"global_steps: requested {steps}, trainer used {eff.global_steps}{kept}")
+    for key, want in (("per_device_batch", t.batch_size), ("grad_accum", t.grad_accum),
+                      ("effective_batch", t.batch_size * t.grad_accum), ("packing", False), ("padding_free", False),
+                      ("completion_only_loss", True), ("loss_type", t.loss_type)):  # fmt: skip
+        got = getattr(eff, key)
+        if got is not None and got != want:
+            mm.append(f"{key}: requested {want}, trainer used {got}")
+    if gc_on != gc_req:
+        mm.append(f"gradient_checkpointing: requested {gc_req}, model has {gc_on}")
+    want_dtype = extra.get("dtype") or (t.dtype if t.dtype != "auto" else None)  # the run's resolved dtype
+    if want_dtype and eff.dtype is not None and eff.dtype != want_dtype:
+        mm.append(f"dtype: requested {want_dtype}, base weights compute in {eff.dtype}")
+    if inner is not None:
+        cls, kwargs = requested_optimizer(trainer, t.optimizer)
+        if cls is not None and not isinstance(inner, cls):
+            mm.append(f"optimizer: requested {t.optimizer} ({_qualname(cls)}), trainer built {eff.optimizer}")
+        for k in ("fused", "optim_bits", "is_paged"):
+            got = group.get(k, getattr(getattr(inner, "args", None), k, None))
+            if k in kwargs and got is not None and got != kwargs[k]:
+                mm.append(f"optimizer {k}: requested {kwargs[k]}, optimizer has {got}")
+    if eff.learning_rate is not None and not math.isclose(eff.learning_rate, t.learning_rate, rel_tol=1e-6):
+        mm.append(f"learning_rate: requested {t.learning_rate}, optimizer has {eff.learning_rate:g}")
+    longest = facts.get("longest")
+    if longest is not None and longest > t.max_length:
+        mm.append(f"max_length: requested {t.max_length}, a training row has {longest} tokens")
     if peft_cfg is not None:
-        if peft_cfg.r != request.lora.rank:
-            eff.mismatches.append(f"lora rank: requested {request.lora.rank}, adapter has {peft_cfg.r}")
-        if peft_cfg.lora_alpha != request.lora.alpha:
-            eff.mismatches.append(f"lora alpha: requested {request.lora.alpha}, adapter has {peft_cfg.lora_alpha}")
+        lora = request.lora
+        for key, want, got in (("rank", lora.rank, peft_cfg.r), ("alpha", lora.alpha, peft_cfg.lora_alpha),
+                               ("dropout", lora.dropout, peft_cfg.lora_dropout)):  # fmt: skip
+            if got != want:
+                mm.append(f"lora {key}: requested {want}, adapter has {got}")
     return eff

