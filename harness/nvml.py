@@ -185,3 +185,57 @@ def wait_until_idle(
         if used is None or used <= busy_mib:
             return None
     return f"GPU {index} busy: {used:.0f} MiB used by other processes (threshold {busy_mib:.0f})"
+
+
+class DeviceReader:
+    """One GPU as the sampler process reads it (memory, power, energy); every read is None when NVML cannot answer."""
+
+    def __init__(self, nvml_index: int | None, pid: int) -> None:
+        self.pid = pid
+        self.h = None
+        self.n = None
+        if nvml_index is None:
+            return
+        self.n = _nvml()
+        if self.n is None:
+            return
+        try:
+            self.h = self.n.nvmlDeviceGetHandleByIndex(nvml_index)
+        except Exception:
+            self.h = None
+
+    def device_used(self) -> float | None:
+        if self.h is None:
+            return None
+        return self.n.nvmlDeviceGetMemoryInfo(self.h).used / 2**20
+
+    def process_used(self) -> float | None:
+        """The measured process's GPU memory; None when NVML does not list it (no context yet, or
+        another PID namespace): unknown, not 0."""
+        if self.h is None:
+            return None
+        try:
+            procs = self.n.nvmlDeviceGetComputeRunningProcesses(self.h)
+        except Exception:
+            return None
+        for p in procs:
+            if p.pid == self.pid and p.usedGpuMemory is not None:
+                return p.usedGpuMemory / 2**20
+        return None
+
+    def power_w(self) -> float | None:
+        if self.h is None:
+            return None
+        try:
+            return self.n.nvmlDeviceGetPowerUsage(self.h) / 1000.0
+        except Exception:
+            return None
+
+    def energy_mj(self) -> float | None:
+        """The GPU's total-energy counter in mJ; None where NVML has none (before Volta, some vGPUs)."""
+        if self.h is None:
+            return None
+        try:
+            return float(self.n.nvmlDeviceGetTotalEnergyConsumption(self.h))
+        except Exception:
+            return None

@@ -44,7 +44,7 @@ def is_oom(e: BaseException) -> bool:
     return name in ("OutOfMemoryError", "InjectedOOM") or "out of memory" in str(e).lower()
 
 
-class Run:
+class RunChild:
     """State of one run; every phase adds to `self.result`, so a failure keeps what was measured."""
 
     def __init__(self, request: RunRequest, key: str, result_path: Path) -> None:
@@ -313,7 +313,7 @@ def release_memory(torch: Any, device: str) -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def _oom_reason(run: Run, e: BaseException) -> str:
+def _oom_reason(run: RunChild, e: BaseException) -> str:
     peaks = run.monitor.current_peak_mib() if run.monitor is not None else {}
     reached = ", ".join(f"{k.removesuffix('_mib')} {v:,.0f} MiB" for k, v in peaks.items() if v is not None)
     first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # the parent wrote it; a bad one is a bug or a hand edit
         print(f"error: {args.request}: not a valid run request ({type(e).__name__})", file=sys.stderr)
         return 2
-    run = Run(request, args.key, args.result)
+    run = RunChild(request, args.key, args.result)
     try:
         run.execute()
     except UserError as e:

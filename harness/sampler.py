@@ -33,67 +33,14 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
+from harness.nvml import DeviceReader
+
 MIB = 1024 * 1024
 SLOTS = 24
 DEVICE, PROCESS, RSS, ENERGY, SAMPLES, LAST_T, LAST_P = range(7)
 EPOCH_REQ, EPOCH_SEEN, TICK_REQ, TICK_DONE, STOP, READY, NVML_OK = range(8, 15)
 ENERGY_START, ENERGY_METHOD = 16, 17  # counter (mJ) at the phase's start; how ENERGY was measured
 METHOD_COUNTER, METHOD_INTEGRAL = 1.0, 2.0
-
-
-class Nvml:
-    """One GPU through NVML; every read returns None when NVML cannot answer."""
-
-    def __init__(self, nvml_index: int | None, pid: int) -> None:
-        self.pid = pid
-        self.h = None
-        self.n = None
-        if nvml_index is None:
-            return
-        try:
-            import pynvml
-
-            pynvml.nvmlInit()
-            self.n = pynvml
-            self.h = pynvml.nvmlDeviceGetHandleByIndex(nvml_index)
-        except Exception:
-            self.h = None
-
-    def device_used(self) -> float | None:
-        if self.h is None:
-            return None
-        return self.n.nvmlDeviceGetMemoryInfo(self.h).used / MIB
-
-    def process_used(self) -> float | None:
-        """The measured process's GPU memory; None when NVML does not list it (no context yet, or
-        another PID namespace): unknown, not 0."""
-        if self.h is None:
-            return None
-        try:
-            procs = self.n.nvmlDeviceGetComputeRunningProcesses(self.h)
-        except Exception:
-            return None
-        for p in procs:
-            if p.pid == self.pid and p.usedGpuMemory is not None:
-                return p.usedGpuMemory / MIB
-        return None
-
-    def power_w(self) -> float | None:
-        if self.h is None:
-            return None
-        try:
-            return self.n.nvmlDeviceGetPowerUsage(self.h) / 1000.0
-        except Exception:
-            return None
-
-    def energy_mj(self) -> float | None:
-        """The GPU's total-energy counter in mJ; None where NVML has none (before Volta, some vGPUs)."""
-        if self.h is None:
-            return None
-        try:
-            return float(self.n.nvmlDeviceGetTotalEnergyConsumption(self.h))
-        except Exception:
-            return None
 
 
 def _rss_reader(pid: int):
@@ -160,7 +107,7 @@ def attach(name: str) -> shared_memory.SharedMemory:
 def run(pid: int, shm_name: str, interval: float, nvml_index: int | None, power: bool) -> None:
     shm = attach(shm_name)
     buf = np.ndarray((SLOTS,), dtype=np.float64, buffer=shm.buf)
-    nvml = Nvml(nvml_index, pid)
+    nvml = DeviceReader(nvml_index, pid)
     rss = _rss_reader(pid)
     read_power = power and nvml.h is not None
     read_counter = read_power

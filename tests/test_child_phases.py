@@ -31,7 +31,7 @@ ALL_REAL = ["load", "generate_base", "latency_base", "eval_base", "lora", "train
 
 def _execute(tmp_path: Path, req: Any) -> RunResult:
     out = tmp_path / "result.json"
-    run_mod.Run(req, "k", out).execute()
+    run_mod.RunChild(req, "k", out).execute()
     return RunResult.read(out)
 
 
@@ -228,7 +228,7 @@ def test_the_shape_build_leaves_nothing_in_the_load_phase(tmp_path: Path) -> Non
         "           num_attention_heads=8, num_key_value_heads=4, max_position_embeddings=256)\n"
         "req = tiny_request('llama', candidate=tiny_candidate('llama', shape_config=cfg),\n"
         "                   generation={'base_answers': False}, train={'max_steps': 1})\n"
-        "run_mod.Run(req, 'k', Path('r.json')).execute()\n"
+        "run_mod.RunChild(req, 'k', Path('r.json')).execute()\n"
         "r = RunResult.read(Path('r.json'))\n"
         "print('RESULT', json.dumps([r.status, 'shape_build_s' in r.one_time, r.phases['load'].host_rss_peak_mib]))\n"
     )

@@ -14,7 +14,7 @@ from tests.tiny import TINY, tiny_request
 
 def _execute(tmp_path: Path, req, key: str = "k") -> RunResult:
     out = tmp_path / "result.json"
-    r = run_mod.Run(req, key, out)
+    r = run_mod.RunChild(req, key, out)
     r.execute()
     return RunResult.read(out)
 
