@@ -9,4 +9,6 @@ __version__ = "0.2.0"
 
 # Bumped whenever a change moves measured figures (part of every run key, so old results are not mixed in).
 # 2: the memory/power sampler runs in its own process (a thread took the GIL from launch-bound work).
-MEASUREMENT_VERSION = "2"
+# 3: burn-in at the timed batch, latency as its own stage, energy from NVML's counter, shape mode without the
+#    scoring passes, shape-build memory released before the load phase, runs forked from a fork server.
+MEASUREMENT_VERSION = "3"

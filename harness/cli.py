@@ -147,7 +147,7 @@ def _apply(spec: SweepSpec, args: argparse.Namespace, source: str, **fields: Any
     if getattr(args, "repeats", None):
         raw["axes"]["repeats"] = args.repeats
     if getattr(args, "job", None):
-        raw["job"] = parse_job(args.job).model_dump()
+        raw["job"] = parse_job(args.job).model_dump(exclude_unset=True)
     return make_spec(raw, source)
 
 

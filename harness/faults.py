@@ -101,6 +101,11 @@ def fired() -> str | None:
     return "; ".join(dict.fromkeys(_fired)) or None
 
 
+def reset() -> None:
+    """Forget what fired: a run starts clean (tests run several in one process)."""
+    _fired.clear()
+
+
 def enabled() -> bool:
     return os.environ.get(HOOKS_VAR) == "1"
 

@@ -48,6 +48,7 @@ class RunChild:
     """State of one run; every phase adds to `self.result`, so a failure keeps what was measured."""
 
     def __init__(self, request: RunRequest, key: str, result_path: Path) -> None:
+        faults.reset()
         self.request = request
         self.result_path = result_path
         self.result = RunResult(

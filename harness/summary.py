@@ -1,71 +1,102 @@
-"""The table printed at the end of `make bench`: one line per run, figures read from its result."""
+"""The one table printed at the end of a sweep: a line per run, figures read from its result.
+
+Time comes in the report's two parts (one-time cost, steady step: harness.report.analysis.timing), memory
+is the peak of the user's work (fine-tune, answers), quality the stored metrics (the composite needs the
+report's weights: `harness report` shows it, with the answer paragraph).
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from rich.console import Console
 from rich.table import Table
 
-from harness.config import SweepSpec
+from harness.fmt import duration, fnum, join_and
+from harness.phases import USER_WORK
+from harness.report.analysis.timing import run_timing
 from harness.result import RunResult
 
+STATUS_STYLE = {
+    "ok": "green",
+    "unsupported": "yellow",
+    "mismatch": "yellow",
+    "oom": "red",
+    "crashed": "red",
+    "timeout": "red",
+    "failed": "red",
+    "cancelled": "magenta",
+}
+COLUMNS = (
+    "run",
+    "status",
+    "reason",
+    "wall",
+    "one-time s",
+    "steady s/step",
+    "user peak MiB",
+    "gen s/answer",
+    "bpc base→tuned",
+    "chrF++ tuned",
+    "",
+)
 
-def _f(v: float | None, fmt: str = "{:.1f}") -> str:
-    return "-" if v is None else fmt.format(v)
+
+def user_peak(r: RunResult) -> str:
+    """Peak over the user's work phases: NVML process, else torch reserved (GPU), else host RSS."""
+    phases = [p for n in USER_WORK if (p := r.phases.get(n)) is not None]
+    for attr, mark in (("nvml_process_peak_mib", ""), ("torch_max_reserved_mib", " *"), ("host_rss_peak_mib", " RSS")):
+        vals = [v for p in phases if (v := getattr(p, attr)) is not None]
+        if vals:
+            return f"{max(vals):,.0f}{mark}"
+    return "-"
 
 
-def _peak(r: RunResult) -> str:
-    train = r.phases.get("train")
-    if train is None:
-        return "-"
-    if train.nvml_process_peak_mib is not None:
-        return f"{train.nvml_process_peak_mib:,.0f} GPU"
-    if train.torch_max_reserved_mib is not None:
-        return f"{train.torch_max_reserved_mib:,.0f} GPU"
-    return f"{train.host_rss_peak_mib:,.0f} RSS" if train.host_rss_peak_mib is not None else "-"
+def _metric(r: RunResult, stage: str, metric: str, digits: int) -> str:
+    iv = r.quality.stage(stage).get(metric)
+    return "-" if iv is None or iv.mean is None else (fnum(iv.mean, digits) or "-")
 
 
-def _q(r: RunResult, stage: str, metric: str, fmt: str) -> str:
-    m = (r.quality.get(stage) or {}).get(metric) if r.quality else None
-    if not m or m.get("mean") is None:
-        return "-"
-    return fmt.format(m["mean"]) + (
-        f" [{fmt.format(m['lo'])}, {fmt.format(m['hi'])}]" if m.get("lo") is not None else ""
-    )
-
-
-def print_summary(results: list[RunResult], results_dir: Path, spec: SweepSpec) -> None:
-    t = Table(title=f"{spec.name}: {len(results)} runs ({results_dir})")
-    for col in ("run", "status", "train s", "steady s/step", "peak MiB (train)", "gen s/answer", "bpc base → tuned",
-                "chrF++ tuned", "composite tuned"):  # fmt: skip
-        t.add_column(col)
+def run_table(results: list[RunResult], ran: set[str], title: str, reason_width: int = 60) -> Table:
+    t = Table(title=title, show_lines=False)
+    for col in COLUMNS:
+        t.add_column(col, no_wrap=col in ("run", "status", "reason"), justify="left" if col in COLUMNS[:3] else "right")
     for r in results:
+        timing = run_timing(r) if r.status == "ok" else None
         gen = next((g for g in r.generation if g.stage == "tuned"), None)
-        train = r.phases.get("train")
+        reason = r.reason.splitlines()[0] if r.reason else ""
+        reason = reason if len(reason) <= reason_width else reason[: reason_width - 1] + "…"
         t.add_row(
             r.label,
-            r.status if not r.reason else f"{r.status}: {r.reason[:60]}",
-            _f(train.wall_s if train else None),
-            _f(r.steps.steady_mean_s if r.steps else None, "{:.3f}"),
-            _peak(r),
-            _f(gen.s_per_answer if gen else None, "{:.2f}"),
-            f"{_q(r, 'base', 'bits_per_char', '{:.2f}')} → {_q(r, 'tuned', 'bits_per_char', '{:.2f}')}",
-            _q(r, "tuned", "chrf", "{:.1f}"),
-            _composite(r),
+            r.status + (" (injected)" if "(injected" in (r.reason or "") else ""),
+            reason,
+            duration(r.wall_s),
+            fnum(timing.one_time_s) if timing else "-",
+            fnum(timing.steady_mean, 3) if timing and timing.steady_mean is not None else "-",
+            user_peak(r),
+            fnum(gen.s_per_answer, 2) if gen else "-",
+            f"{_metric(r, 'base', 'bits_per_char', 2)} → {_metric(r, 'tuned', 'bits_per_char', 2)}",
+            _metric(r, "tuned", "chrf", 1),
+            "" if r.key in ran else "kept",
+            style=STATUS_STYLE.get(r.status),
         )
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=170)  # a log file: no need to wrap the figures into 80 columns
-    console.print(t)
+    return t
+
+
+def footnotes(results: list[RunResult]) -> list[str]:
+    notes = []
     if any(r.weights and r.weights.mode == "shape" for r in results):
-        console.print("[yellow]Shape mode: random weights — time and memory are real, quality is not.[/yellow]")
-
-
-def _composite(r: RunResult) -> str:
-    comp = (r.quality or {}).get("composite") or {}
-    m = comp.get("tuned") or {}
-    if m.get("mean") is None:
-        return "-"
-    lo, hi = m.get("lo"), m.get("hi")
-    return f"{m['mean']:.1f}" + (f" [{lo:.1f}, {hi:.1f}]" if lo is not None else "")
+        notes.append("Shape mode: random weights — time and memory are real, quality is not.")
+    marks = [
+        m
+        for m, attr in ((" *", "torch max reserved"), (" RSS", "host RSS"))
+        if any(user_peak(r).endswith(m) for r in results)
+    ]
+    if marks:
+        notes.append(
+            "User peak: NVML per-process unless marked; "
+            + join_and(
+                f"'{m.strip()}' = {a}"
+                for m, a in ((" *", "torch max reserved"), (" RSS", "host RSS (CPU run)"))
+                if m in marks
+            )
+            + "."
+        )
+    return notes

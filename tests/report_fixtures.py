@@ -3,13 +3,14 @@
     folder = make_results_folder(tmp_path / "sweep", scenario="mixed")
 
 Scenarios:
-  mixed   three real candidates x ranks 16/32/64 (hf, none), an oom at polyglot r64, an unsupported
-          Unsloth run, an hf/unsloth nf4 pair for gemma r32, a mismatch run, a shape-mode candidate,
-          human grades; team's published T4 figures on gemma.
+  mixed   three real candidates x ranks 16/32/64 (hf, none), an injected oom at polyglot r64, an
+          unsupported Unsloth run, an hf/unsloth/liger nf4 set for gemma r32, a mismatch run, a shape-mode
+          candidate, human grades; team's published T4 figures on gemma.
   real    the three real candidates only, all ok (quality is meaningful: it enters the ranking).
   shape   every run in shape mode (random weights).
   cpu     a CPU-only sweep: GPU fields null, host RSS only.
   failed  every run failed (oom, crashed, timeout, unsupported): zero ok runs.
+  one     one candidate (CPU) at ranks 16/32/64: the report chooses among its configurations.
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ def request(
     quant: str = "none",
     weights: str = "real",
     device: str = "auto",
+    repeat: int = 0,
 ) -> dict[str, Any]:
     return {
         "candidate": cand,
@@ -145,7 +147,7 @@ def request(
         },
         "unsloth": {"compile": "default"},
         "trust_remote_code": False,
-        "quality_weights": None,
+        "repeat": repeat,
     }
 
 
@@ -207,7 +209,6 @@ def _answers(quality: float, stage: str, rng: random.Random, answer_override: st
         if answer_override is not None and i == 0:
             text = answer_override
         chrf = max(0.0, min(100.0, 100 * quality + rng.uniform(-12, 12)))
-        comp = max(0.0, min(100.0, chrf * 0.8 + rng.uniform(-5, 5)))
         out.append(
             Answer(
                 id=aid,
@@ -226,7 +227,6 @@ def _answers(quality: float, stage: str, rng: random.Random, answer_override: st
                     "repetition": 0.02,
                     "distinct2": 0.9,
                     "truncated": 0.0,
-                    "composite": comp,
                 },
             )
         )
@@ -242,35 +242,14 @@ def _ci(values: list[float]) -> dict[str, Any]:
 
 
 def _quality(answers: list[Answer], meaningful: bool) -> dict[str, Any]:
-    q: dict[str, Any] = {}
-    comp: dict[str, Any] = {
-        "formula": "composite = 100 × weighted mean of the terms (fixture)",
-        "weights": {"chrf": 0.35},
-    }
+    """RunResult.quality as the run child writes it: stage summaries of the stored metrics (no composite)."""
+    q: dict[str, Any] = {"meaningful": meaningful}
     for stage in ("base", "tuned"):
         st = [a for a in answers if a.stage == stage]
         q[stage] = {
             m: _ci([a.scores[m] for a in st]) for m in ("chrf", "contains", "hangul_ratio", "repetition", "truncated")
         }
         q[stage]["bits_per_char"] = _ci([1.9 - 0.01 * a.scores["chrf"] for a in st])
-        comp[stage] = _ci([a.scores["composite"] for a in st])
-    d = [
-        t.scores["composite"] - b.scores["composite"]
-        for t, b in zip(
-            [a for a in answers if a.stage == "tuned"], [a for a in answers if a.stage == "base"], strict=True
-        )
-    ]
-    ci = _ci(d)
-    comp["tuned_vs_base"] = {
-        "diff_mean": ci["mean"],
-        "lo": ci["lo"],
-        "hi": ci["hi"],
-        "p_a_gt_b": 0.9,
-        "n": ci["n"],
-        "verdict": "A better" if ci["lo"] > 0 else "no clear difference",
-    }
-    q["composite"] = comp
-    q["meaningful"] = meaningful
     return q
 
 
@@ -287,42 +266,56 @@ def make_run(
     gpu: str | None = H100,
     train_s: float | None = None,
     mem_mib: float | None = None,
+    eval_mem_mib: float | None = None,
     quality: float = 0.5,
     answer_override: str | None = None,
     stderr_tail: str | None = None,
     mismatches: list[str] | None = None,
+    seed: int = 0,
+    repeat: int = 0,
+    steady: list[float] | None = None,
+    burn: list[float] | None = None,
+    setup_s: tuple[float, float] = (0.6, 1.8),
+    outside_s: float = 0.5,
+    one_time: dict[str, float] | None = None,
 ) -> RunResult:
-    """One run with figures that scale with the candidate's size and the rank (or the given ones)."""
-    rng = random.Random(_key(cand["name"], rank, backend, quant, weights, status))
+    """One run with figures that scale with the candidate's size and the rank (or the given ones).
+
+    `seed` changes only the noise (step times, answers); `steady`/`burn` give the step times exactly;
+    `setup_s` is the (lora, train_setup) phases; `outside_s` the train phase's time outside the steps."""
+    rng = random.Random(_key(cand["name"], rank, backend, quant, weights, status, seed, repeat))
     p = cand["params_b"]
-    uns = backend == "unsloth"
+    uns = backend != "hf"
     nf4 = quant == "nf4"
     weights_mib = p * 1024 * (0.7 if nf4 else 2.0) + 600
     mem = mem_mib if mem_mib is not None else weights_mib + 2200 * p + 18 * rank
-    if uns:
+    if uns and mem_mib is None:
         mem *= 0.62
     step = (train_s / 50 if train_s else 0.9 * p + 0.004 * rank) * (0.55 if uns else 1.0) * (1.3 if nf4 else 1.0)
-    burn = [step * f for f in (9.0, 3.0, 1.6, 1.2, 1.1)] if not uns else [step * f for f in (40.0, 6.0, 2.0, 1.2, 1.1)]
-    steady = [step * rng.uniform(0.92, 1.12) for _ in range(45)]
     cpu = device == "cpu"
-    if cpu:
-        steady = [s * 25 for s in steady]
-        burn = [s * 25 for s in burn]
-    times = burn + steady
+    if burn is None:
+        burn = [step * f for f in ((9.0, 3.0, 1.6, 1.2, 1.1) if not uns else (40.0, 6.0, 2.0, 1.2, 1.1))]
+        burn = [b * 25 for b in burn] if cpu else burn
+    if steady is None:
+        steady = [step * rng.uniform(0.92, 1.12) * (25 if cpu else 1) for _ in range(45)]
+    times = list(burn) + list(steady)
     sorted_steady = sorted(steady)
     phases: dict[str, PhaseStats] = {}
     gen_s = (0.55 + 0.9 * p) * (12 if cpu else 1)
     gpu_mem = None if cpu else mem
+    eval_mem = None if cpu else (eval_mem_mib if eval_mem_mib is not None else weights_mib + 200)
     phases["load"] = _phase(8 + 6 * p, None if cpu else weights_mib, device, rng)
     phases["generate_base"] = _phase(gen_s * len(PROMPTS), None if cpu else weights_mib + 300, device, rng)
-    phases["eval_base"] = _phase(1.5, None if cpu else weights_mib + 200, device, rng)
-    phases["train"] = _phase(sum(times), gpu_mem if not cpu else weights_mib + 1500 + 6 * rank, device, rng)
+    phases["eval_base"] = _phase(1.5, eval_mem, device, rng)
+    phases["lora"] = _phase(setup_s[0], None if cpu else weights_mib + 50, device, rng)
+    phases["train_setup"] = _phase(setup_s[1], None if cpu else weights_mib + 60, device, rng)
+    phases["train"] = _phase(sum(times) + outside_s, gpu_mem if not cpu else weights_mib + 1500 + 6 * rank, device, rng)
     phases["generate_tuned"] = _phase(gen_s * len(PROMPTS) * 1.05, None if cpu else weights_mib + 350, device, rng)
-    phases["eval_tuned"] = _phase(1.6, None if cpu else weights_mib + 200, device, rng)
+    phases["eval_tuned"] = _phase(1.6, eval_mem, device, rng)
     phases["score"] = _phase(0.4, None, device, rng)
     steps = StepTimes(
         times_s=times,
-        burn_in_steps=5,
+        burn_in_steps=len(burn),
         burn_in_s=sum(burn),
         steady_mean_s=sum(steady) / len(steady),
         steady_p50_s=sorted_steady[len(steady) // 2],
@@ -345,16 +338,18 @@ def make_run(
             wall_s=phases[f"generate_{s}"].wall_s,
             s_per_answer=phases[f"generate_{s}"].wall_s / len(PROMPTS),
             tokens_per_s=130 / phases[f"generate_{s}"].wall_s,
-            latency_s_per_answer=None,
+            latency_s_per_answer=0.9 * p,
+            latency_prompts=3,
         )
         for s in ("base", "tuned")
     ]
+    req = request(cand, rank, backend, quant, weights, "cpu" if cpu else "auto", repeat)
     res = RunResult(
-        key=_key(cand["name"], rank, backend, quant, weights, device),
-        label=f"{cand['name']} r{rank} {backend} {quant} {weights}",
+        key=_key(cand["name"], rank, backend, quant, weights, device, seed, repeat),
+        label=f"{cand['name']} r{rank} {backend} {quant} {weights}" + (f" #{repeat + 1}" if repeat else ""),
         status=status,  # type: ignore[arg-type]
         reason=reason,
-        request=request(cand, rank, backend, quant, weights, "cpu" if cpu else "auto"),
+        request=req,  # type: ignore[arg-type]
         started_at="2026-11-20T10:00:00+00:00",
         finished_at="2026-11-20T10:20:00+00:00",
         wall_s=sum(ph.wall_s for ph in phases.values()) + 5,
@@ -364,13 +359,15 @@ def make_run(
             tokenizer="hub",
             params=int(p * 1e9),
         ),  # type: ignore[arg-type]
-        one_time={"weights_conversion_s": 12.5} if not shape else {"shape_build_s": 3.1},
+        one_time=one_time
+        if one_time is not None
+        else ({"weights_conversion_s": 12.5} if not shape else {"shape_build_s": 3.1}),
         baseline=PhaseStats(wall_s=1.0, nvml_device_used_peak_mib=None if cpu else 610.0, host_rss_peak_mib=900.0),
         phases=phases,
         steps=steps,
-        loss_curve=[(i, 3.0 - 0.05 * i) for i in range(1, 51, 5)],
+        loss_curve=[(i, 3.0 - 0.05 * i + rng.uniform(-0.02, 0.02)) for i in range(1, 51, 5)],
         effective=Effective(
-            global_steps=50,
+            global_steps=len(times),
             per_device_batch=4,
             grad_accum=1,
             effective_batch=4,
@@ -388,34 +385,44 @@ def make_run(
             lora_targets=["q_proj", "v_proj"],
             trainable_params=rank * 180_000,
             total_params=int(p * 1e9),
-            unsloth_path="native" if uns else None,
+            unsloth_path="native" if backend == "unsloth" else None,
             mismatches=mismatches or [],
         ),
         generation=gens,
         answers=answers,
-        quality=_quality(answers, meaningful=not shape),
+        quality=_quality(answers, meaningful=not shape),  # type: ignore[arg-type]
         environment=environment(device, gpu),
         stderr_tail=stderr_tail,
     )
     if status in ("oom", "crashed", "timeout", "unsupported", "cancelled", "failed"):
-        keep = {"oom": ("load", "generate_base", "eval_base", "train"), "unsupported": ()}.get(status, ("load",))
+        keep = {"oom": ("load", "generate_base", "eval_base", "lora", "train_setup", "train"), "unsupported": ()}
+        kept = keep.get(status, ("load",))
         upd: dict[str, Any] = {
-            "phases": {k: v for k, v in phases.items() if k in keep},
-            "generation": [g for g in gens if g.stage == "base"] if "generate_base" in keep else [],
-            "answers": [a for a in answers if a.stage == "base"] if "generate_base" in keep else [],
-            "quality": {},
+            "phases": {k: v for k, v in phases.items() if k in kept},
+            "generation": [g for g in gens if g.stage == "base"] if "generate_base" in kept else [],
+            "answers": [a for a in answers if a.stage == "base"] if "generate_base" in kept else [],
+            "quality": {"meaningful": not shape},
             "steps": None if status != "oom" else StepTimes(times_s=times[:7], burn_in_steps=5, burn_in_s=sum(burn)),
         }
         if status == "oom":
             upd["phases"]["train"] = _phase(sum(times[:7]), 79800.0, device, rng)
-        res = res.model_copy(update=upd)
+        res = RunResult.model_validate({**res.to_dict(), **{k: _dump(v) for k, v in upd.items()}})
     return res
 
 
+def _dump(v: Any) -> Any:
+    if hasattr(v, "model_dump"):
+        return v.model_dump(mode="json")
+    if isinstance(v, dict):
+        return {k: _dump(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_dump(x) for x in v]
+    return v
+
+
 def file_stem(r: RunResult) -> str:
-    req = r.request
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", req["candidate"]["name"]).strip("._") or "run"
-    return f"{name}-r{req['lora']['rank']}-{req['backend']}-{req['quant']}-{r.key[:12]}"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", r.request.candidate.name).strip("._") or "run"
+    return f"{name}-r{r.request.lora.rank}-{r.request.backend}-{r.request.quant}-{r.key[:12]}"
 
 
 def write_results(
@@ -426,6 +433,8 @@ def write_results(
     ranking: dict[str, float] | None = None,
     grades: dict[str, Any] | None = None,
     weights: str = "real",
+    spec_extra: dict[str, Any] | None = None,
+    command: list[str] | None = None,
 ) -> Path:
     folder = Path(folder)
     (folder / "runs").mkdir(parents=True, exist_ok=True)
@@ -435,8 +444,8 @@ def write_results(
         "name": name,
         "description": "fixture sweep for the report tests",
         "axes": {
-            "candidates": sorted({r.request["candidate"]["name"] for r in runs}),
-            "ranks": sorted({r.request["lora"]["rank"] for r in runs}),
+            "candidates": sorted({r.request.candidate.name for r in runs}),
+            "ranks": sorted({r.request.lora.rank for r in runs}),
             "backends": ["hf"],
             "quants": ["none"],
         },
@@ -444,6 +453,7 @@ def write_results(
         "base": {},
         "timeout_s": 3600,
         "prices": "benchmarks/gpu-prices.yaml",
+        **(spec_extra or {}),
     }
     if ranking is not None:
         spec["ranking"] = ranking
@@ -451,7 +461,7 @@ def write_results(
         "manifest_version": 1,
         "name": name,
         "spec": spec,
-        "command": ["harness", "sweep", "benchmarks/fixture.yaml", "--gpus", "0"],
+        "command": command or ["harness", "sweep", "benchmarks/fixture.yaml", "--gpus", "0"],
         "runs": [{"key": r.key, "stem": file_stem(r), "label": r.label} for r in runs],
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -465,17 +475,13 @@ def real_runs(ranks: tuple[int, ...] = (16, 32, 64)) -> list[RunResult]:
 
 
 def mixed_runs(xss: bool = False) -> list[RunResult]:
-    runs = [
-        r
-        for r in real_runs()
-        if not (r.request["candidate"]["name"] == POLY["name"] and r.request["lora"]["rank"] == 64)
-    ]
+    runs = [r for r in real_runs() if not (r.request.candidate.name == POLY["name"] and r.request.lora.rank == 64)]
     runs.append(
         make_run(
             POLY,
             64,
             status="oom",
-            reason="CUDA out of memory. Tried to allocate 1.20 GiB (GPU 0; 79.11 GiB total capacity)",
+            reason="out of memory in phase train: CUDA out of memory. Tried to allocate 20.00 MiB (injected at step:3)",
             stderr_tail='Traceback (most recent call last):\n  File "harness/train.py", line 210\ntorch.OutOfMemoryError: CUDA out of memory. <oom & friends>',
         )
     )
@@ -491,6 +497,7 @@ def mixed_runs(xss: bool = False) -> list[RunResult]:
     )
     runs.append(make_run(GEMMA, 32, quant="nf4"))
     runs.append(make_run(GEMMA, 32, backend="unsloth", quant="nf4"))
+    runs.append(make_run(GEMMA, 32, backend="liger", quant="nf4"))
     runs.append(
         make_run(
             QWEN,
@@ -502,10 +509,8 @@ def mixed_runs(xss: bool = False) -> list[RunResult]:
     )
     runs += [make_run(SMOL, r, weights="shape") for r in (16, 32, 64)]
     if xss:
-        runs.append(
-            make_run(candidate(XSS, 1.0, 30.0, "llama"), 16, quality=0.5, answer_override=f"안녕 {XSS} & <b>bold</b>")
-        )
-        runs[0] = make_run(GEMMA, 16, quality=0.7, answer_override=f"{XSS} 나 오늘 좋아")
+        runs[0] = make_run(GEMMA, 16, quality=0.7, answer_override=f"{XSS} 나 오늘 좋아 & <b>bold</b>")
+        runs.append(make_run(QWEN, 8, status="failed", reason=f"bad answer {XSS}", stderr_tail=f"{XSS} & <i>x</i>"))
     return runs
 
 
@@ -516,6 +521,7 @@ def make_results_folder(
     xss: bool = False,
     ranking: dict[str, float] | None = None,
     corrupt: bool = False,
+    spec_extra: dict[str, Any] | None = None,
 ) -> Path:
     if scenario == "mixed":
         runs = mixed_runs(xss)
@@ -525,6 +531,8 @@ def make_results_folder(
         runs = [make_run(c, r, weights="shape") for c in (GEMMA, QWEN) for r in (16, 32)]
     elif scenario == "cpu":
         runs = [make_run(c, r, device="cpu", gpu=None) for c in (SMOL, QWEN) for r in (8, 16)]
+    elif scenario == "one":
+        runs = [make_run(SMOL, r, device="cpu", gpu=None, quality=0.3 + r / 200) for r in (16, 32, 64)]
     elif scenario == "failed":
         runs = [
             make_run(GEMMA, 16, status="oom", reason="CUDA out of memory", stderr_tail="torch.OutOfMemoryError"),
@@ -543,9 +551,7 @@ def make_results_folder(
         raise ValueError(f"unknown scenario {scenario}")
     grades = None
     if scenario == "mixed":
-        gemma16 = next(
-            r for r in runs if r.request["candidate"]["name"] == GEMMA["name"] and r.request["lora"]["rank"] == 16
-        )
+        gemma16 = next(r for r in runs if r.request.candidate.name == GEMMA["name"] and r.request.lora.rank == 16)
         grades = {
             gemma16.key: {
                 "tuned": {
@@ -554,23 +560,16 @@ def make_results_folder(
             }
         }
     folder = write_results(
-        folder, runs, ranking=ranking, grades=grades, weights="shape" if scenario == "shape" else "real"
+        folder,
+        runs,
+        ranking=ranking,
+        grades=grades,
+        weights="shape" if scenario == "shape" else "real",
+        spec_extra=spec_extra,
     )
     if corrupt:
         (folder / "runs" / "truncated-r16-hf-none-000000000000.json").write_text(
-            '{"schema_version": 1, "key": "abc", "lab', encoding="utf-8"
+            '{"schema_version": 2, "key": "abc", "lab', encoding="utf-8"
         )
         (folder / "runs" / "other-schema.json").write_text('{"schema_version": 99}', encoding="utf-8")
     return folder
-
-
-def write_candidates(path: Path) -> Path:
-    """A candidates.yaml with the fixture's (valid) candidates, for build_report(candidates_file=...)."""
-    import yaml
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        yaml.safe_dump({"candidates": [GEMMA, QWEN, POLY, SMOL]}, allow_unicode=True, sort_keys=False), encoding="utf-8"
-    )
-    return path

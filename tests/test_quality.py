@@ -16,9 +16,11 @@ from harness.quality import (
     COMPOSITE_FORMULA,
     DEFAULT_WEIGHTS,
     align_by_id,
+    answer_composites,
     bits_per_char,
     bootstrap_ci,
     composite,
+    composite_block,
     paired_bootstrap,
     resolve_weights,
     score_answer,
@@ -195,19 +197,42 @@ def test_align_by_id() -> None:
 
 
 def test_composite_bounds_and_weights() -> None:
-    best = {"chrf": 100.0, "contains": 1.0, "hangul_ratio": 1.0, "empty": 0.0, "repetition": 0.0,
-            "distinct2": 1.0, "truncated": 0.0, "bits_per_char": 0.0}  # fmt: skip
-    worst = {"chrf": 0.0, "contains": 0.0, "hangul_ratio": 0.0, "empty": 0.0, "repetition": 1.0,
-             "distinct2": 0.0, "truncated": 1.0, "bits_per_char": 50.0}  # fmt: skip
+    best = {
+        "chrf": 100.0,
+        "contains": 1.0,
+        "hangul_ratio": 1.0,
+        "empty": 0.0,
+        "repetition": 0.0,
+        "distinct2": 1.0,
+        "truncated": 0.0,
+        "bits_per_char": 0.0,
+    }
+    worst = {
+        "chrf": 0.0,
+        "contains": 0.0,
+        "hangul_ratio": 0.0,
+        "empty": 0.0,
+        "repetition": 1.0,
+        "distinct2": 0.0,
+        "truncated": 1.0,
+        "bits_per_char": 50.0,
+    }
     every = dict.fromkeys(DEFAULT_WEIGHTS, 1.0)
     for w in (None, every, {"chrf": 1.0}):
         assert composite(best, w) == pytest.approx(100.0)
         assert composite(worst, w) == pytest.approx(0.0, abs=1e-9)
     rng = np.random.default_rng(3)
     for _ in range(200):
-        s = {"chrf": rng.uniform(0, 100), "contains": float(rng.integers(0, 2)), "hangul_ratio": rng.uniform(),
-             "empty": 0.0, "repetition": rng.uniform(), "distinct2": rng.uniform(), "truncated": float(rng.integers(0, 2)),
-             "bits_per_char": rng.uniform(0, 8)}  # fmt: skip
+        s = {
+            "chrf": rng.uniform(0, 100),
+            "contains": float(rng.integers(0, 2)),
+            "hangul_ratio": rng.uniform(),
+            "empty": 0.0,
+            "repetition": rng.uniform(),
+            "distinct2": rng.uniform(),
+            "truncated": float(rng.integers(0, 2)),
+            "bits_per_char": rng.uniform(0, 8),
+        }
         assert 0.0 <= composite(s, dict(zip(DEFAULT_WEIGHTS, rng.uniform(0, 2, 7), strict=True))) <= 100.0
     # hangul_ratio undefined: left out, the rest renormalised
     assert composite({**best, "hangul_ratio": None}) == pytest.approx(100.0)
@@ -229,8 +254,13 @@ def test_weight_errors() -> None:
     assert resolve_weights(None) == DEFAULT_WEIGHTS
 
 
-REFS = ["안녕하세요! 저는 오로라예요. 만나서 반가워요 😊", "오늘 날씨가 정말 좋네요. 산책 갈까요?",
-        "저는 고양이를 좋아해요.", "그건 잘 모르겠어요, 미안해요.", "주말에는 보통 책을 읽어요!"]  # fmt: skip
+REFS = [
+    "안녕하세요! 저는 오로라예요. 만나서 반가워요 😊",
+    "오늘 날씨가 정말 좋네요. 산책 갈까요?",
+    "저는 고양이를 좋아해요.",
+    "그건 잘 모르겠어요, 미안해요.",
+    "주말에는 보통 책을 읽어요!",
+]
 
 
 def _answers(n: int = 25) -> list[dict]:
@@ -240,8 +270,17 @@ def _answers(n: int = 25) -> list[dict]:
         common = {"id": f"{i:03d}", "prompt": "질문", "reference": ref, "new_tokens": 10}
         out.append({**common, "stage": "base", "answer": "I am a language model. " * 3, "hit_eos": i % 3 > 0})
         out.append({**common, "stage": "tuned", "answer": ref.rstrip("!😊. ") + " 네", "hit_eos": True})
-    out.append({"id": "g1", "stage": "tuned", "prompt": "p", "reference": None, "answer": "네 좋아요", "hit_eos": True,
-                "new_tokens": 3})  # fmt: skip
+    out.append(
+        {
+            "id": "g1",
+            "stage": "tuned",
+            "prompt": "p",
+            "reference": None,
+            "answer": "네 좋아요",
+            "hit_eos": True,
+            "new_tokens": 3,
+        }
+    )
     return out
 
 
@@ -249,54 +288,82 @@ def test_score_run_layout_and_speed() -> None:
     answers = _answers()
     bpc = {"base": [2.5] * 25, "tuned": [1.2] * 25}  # one per reference answer
     t0 = time.perf_counter()
-    per_answer, quality = score_run(answers, bpc, None, meaningful=True)
+    per_answer, quality = score_run(answers, bpc, meaningful=True)
     elapsed = time.perf_counter() - t0
     assert elapsed < 1.0, elapsed
     assert len(per_answer) == len(answers)
-    assert per_answer[-1]["chrf"] is None and per_answer[-1]["composite"] is None
+    assert per_answer[-1]["chrf"] is None and "composite" not in per_answer[-1]  # weights are the report's
     assert per_answer[-1]["hangul_ratio"] == 1.0 and "bits_per_char" not in per_answer[-1]
     assert per_answer[1]["bits_per_char"] == 1.2
     for stage in ("base", "tuned"):
-        for metric in ("chrf", "contains", "hangul_ratio", "empty", "repetition", "distinct2", "truncated",
-                       "bits_per_char", "chrf_corpus"):  # fmt: skip
+        for metric in (
+            "chrf",
+            "contains",
+            "hangul_ratio",
+            "empty",
+            "repetition",
+            "distinct2",
+            "truncated",
+            "bits_per_char",
+            "chrf_corpus",
+        ):
             entry = quality[stage][metric]
             assert set(entry) == {"mean", "lo", "hi", "n"}
             assert entry["lo"] <= entry["mean"] <= entry["hi"], (stage, metric)
     assert quality["tuned"]["chrf"]["n"] == 25 and quality["tuned"]["hangul_ratio"]["n"] == 26
     assert quality["base"]["bits_per_char"]["mean"] == 2.5
-    comp = quality["composite"]
-    assert comp["formula"] == COMPOSITE_FORMULA and comp["weights"] == DEFAULT_WEIGHTS
-    assert comp["tuned"]["n"] == 25 and comp["tuned"]["mean"] > comp["base"]["mean"]
-    assert comp["tuned_vs_base"]["verdict"] == "A better"
-    assert quality["meaningful"] is True
-    tuned = [s["composite"] for a, s in zip(answers, per_answer, strict=True) if a["stage"] == "tuned"]
-    assert comp["tuned"]["mean"] == pytest.approx(np.mean([c for c in tuned if c is not None]))
+    assert set(quality) == {"meaningful", "base", "tuned"} and quality["meaningful"] is True
+    from harness.result import Quality
+
+    Quality.model_validate(quality)  # the layout RunResult.quality takes
     # seeded: the same call gives the same file
-    assert score_run(answers, bpc, None, meaningful=True)[1] == quality
+    assert score_run(answers, bpc, meaningful=True)[1] == quality
     # the scorer stays light: a fresh interpreter that scores a run never imports torch
-    code = "import sys, harness.quality.score as s; s.score_run([], {}, None, meaningful=True); print('torch' in sys.modules)"
+    code = "import sys, harness.quality.score as s; s.score_run([], {}, meaningful=True); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
+def test_composite_block_at_report_time() -> None:
+    """The composite comes from the stored per-answer scores and the weights given now."""
+    answers = _answers()
+    per_answer, _ = score_run(answers, {"base": [2.5] * 25, "tuned": [1.2] * 25}, meaningful=True)
+    scored = [{**a, "scores": s} for a, s in zip(answers, per_answer, strict=True)]
+    comp = composite_block(scored, None)
+    assert comp["formula"] == COMPOSITE_FORMULA and comp["weights"] == DEFAULT_WEIGHTS
+    assert comp["tuned"]["n"] == 25 and comp["tuned"]["mean"] > comp["base"]["mean"]
+    assert comp["tuned_vs_base"]["verdict"] == "A better"
+    tuned = [c for a, c in zip(scored, answer_composites(scored, None), strict=True) if a["stage"] == "tuned"]
+    assert comp["tuned"]["mean"] == pytest.approx(np.mean([c for c in tuned if c is not None]))
+    assert tuned[-1] is None  # no reference: no composite
+    # other weights, same scores: no rerun
+    likely = composite_block(scored, {**dict.fromkeys(DEFAULT_WEIGHTS, 0.0), "likelihood": 1.0})
+    assert likely["tuned"]["mean"] == pytest.approx(100 * 2**-1.2) and likely["base"]["mean"] == pytest.approx(
+        100 * 2**-2.5
+    )
+    # a composite a schema-1 file stored is ignored
+    stale = [{**a, "scores": {**a["scores"], "composite": 1.0}} for a in scored]
+    assert composite_block(stale, None)["tuned"] == comp["tuned"]
+    with pytest.raises(UserError, match="'nope'"):
+        composite_block(scored, {"nope": 1})
+
+
 def test_score_run_options() -> None:
     answers = _answers(4)
-    _, q = score_run(answers, None, {"distinct": 1.0}, meaningful=False)
-    assert q["meaningful"] is False and q["composite"]["weights"]["distinct"] == 1.0
+    _, q = score_run(answers, None, meaningful=False)
+    assert q["meaningful"] is False
     assert "bits_per_char" not in q["tuned"]
-    _, only_base = score_run([a for a in answers if a["stage"] == "base"], {}, None, meaningful=True)
-    assert "tuned" not in only_base and "tuned" not in only_base["composite"]
-    with pytest.raises(UserError, match="'nope'"):
-        score_run(answers, None, {"nope": 1}, meaningful=True)
+    _, only_base = score_run([a for a in answers if a["stage"] == "base"], {}, meaningful=True)
+    assert "tuned" not in only_base
     with pytest.raises(ValueError, match="tuned"):
-        score_run(answers, {"tuned": [1.0]}, None, meaningful=True)
+        score_run(answers, {"tuned": [1.0]}, meaningful=True)
 
 
 def test_score_run_on_answer_models() -> None:
     from harness.result import Answer
 
     answers = [Answer(**{k: v for k, v in a.items() if k != "scores"}) for a in _answers(3)]
-    per_answer, quality = score_run(answers, {"tuned": [1.0, 1.1, 1.2]}, None, meaningful=True)
+    per_answer, quality = score_run(answers, {"tuned": [1.0, 1.1, 1.2]}, meaningful=True)
     rebuilt = [a.model_copy(update={"scores": s}) for a, s in zip(answers, per_answer, strict=True)]
     assert Answer.model_validate(rebuilt[1].model_dump()).scores["bits_per_char"] == 1.0
     assert quality["tuned"]["bits_per_char"]["n"] == 3

@@ -1,23 +1,33 @@
-"""harness.report: CSVs, ranking, honesty banners, escaping, no network, embedded plots, failures."""
+"""harness.report: CSVs, sections, honesty banners, escaping, no network, embedded plots, failures, paths."""
 
 from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from harness.config import RankingWeights
 from harness.errors import UserError
-from harness.report import ReportFiles, build_report, main_report
+from harness.report import ReportFiles, build_report
+from harness.report.analysis.bandwidth import NF4_BYTES_PER_PARAM, bytes_per_param
 from harness.report.load import SHAPE_BANNER, load_results
 from harness.report.plots import pareto_front
 from harness.report.prices import DEFAULT_PRICES_FILE, PriceTable
-from harness.report.ranking import rank
-from tests.report_fixtures import GEMMA, POLY, QWEN, XSS, file_stem, make_results_folder, make_run, write_candidates
+from tests.report_fixtures import (
+    GEMMA,
+    POLY,
+    QWEN,
+    SMOL,
+    XSS,
+    file_stem,
+    make_results_folder,
+    make_run,
+    write_results,
+)
 
 pytestmark = pytest.mark.filterwarnings("error::DeprecationWarning")
 
@@ -27,29 +37,29 @@ def _csv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
-@pytest.fixture(scope="module")
-def cands(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_candidates(tmp_path_factory.mktemp("cands") / "candidates.yaml")
+def _section(html: str, sid: str) -> str:
+    sec = html[html.index(f'<section id="{sid}">') :]
+    return sec[: sec.index("</section>")]
 
 
-def _build(tmp_path_factory: pytest.TempPathFactory, cands: Path, scenario: str, **kw: object) -> ReportFiles:
+def _build(tmp_path_factory: pytest.TempPathFactory, scenario: str, **kw: object) -> ReportFiles:
     folder = make_results_folder(tmp_path_factory.mktemp(scenario) / scenario, scenario, **kw)  # type: ignore[arg-type]
-    return build_report(folder, candidates_file=cands)
+    return build_report(folder)
 
 
 @pytest.fixture(scope="module")
-def mixed(tmp_path_factory: pytest.TempPathFactory, cands: Path) -> ReportFiles:
-    return _build(tmp_path_factory, cands, "mixed", xss=True, corrupt=True)
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> ReportFiles:
+    return _build(tmp_path_factory, "mixed", xss=True, corrupt=True)
 
 
 @pytest.fixture(scope="module")
-def cpu(tmp_path_factory: pytest.TempPathFactory, cands: Path) -> ReportFiles:
-    return _build(tmp_path_factory, cands, "cpu")
+def cpu(tmp_path_factory: pytest.TempPathFactory) -> ReportFiles:
+    return _build(tmp_path_factory, "cpu")
 
 
 @pytest.fixture(scope="module")
-def shape(tmp_path_factory: pytest.TempPathFactory, cands: Path) -> ReportFiles:
-    return _build(tmp_path_factory, cands, "shape")
+def shape(tmp_path_factory: pytest.TempPathFactory) -> ReportFiles:
+    return _build(tmp_path_factory, "shape")
 
 
 # ---------------------------------------------------------------- results.csv
@@ -59,24 +69,87 @@ def test_results_csv_has_one_row_per_run_including_failed(mixed: ReportFiles) ->
     df = _csv(mixed.results_csv)
     n_files = len(list((mixed.folder / "runs").glob("*.json")))
     assert len(df) == n_files - 2  # two corrupt files skipped
-    assert set(df["status"]) == {"ok", "oom", "unsupported", "mismatch"}
+    assert set(df["status"]) == {"ok", "oom", "unsupported", "mismatch", "failed"}
     oom = df[df["status"] == "oom"].iloc[0]
-    assert "out of memory" in oom["reason"]
+    assert "out of memory" in oom["reason"] and oom["injected"] == "True"
     assert oom["candidate"] == POLY["name"] and oom["rank"] == "64"
     for col in (
-        "load_s", "train_s", "generate_base_s", "generate_tuned_s", "steady_mean_s", "steady_p50_s", "steady_p90_s",
-        "burn_in_s", "train_nvml_device_peak_mib", "train_nvml_process_peak_mib", "train_torch_allocated_peak_mib",
-        "train_torch_reserved_peak_mib", "train_host_rss_peak_mib", "gen_tuned_s_per_answer", "gen_tuned_tokens_per_s",
-        "gen_tuned_latency_s_per_answer", "quality_tuned_composite_mean", "quality_tuned_composite_lo",
-        "quality_tuned_chrf_mean", "quality_base_bits_per_char_hi", "quality_tuned_hangul_ratio_mean", "eff_global_steps",
-        "eff_effective_batch", "eff_grad_accum", "eff_gradient_checkpointing", "eff_dtype", "eff_padding", "eff_optimizer",
-        "env_gpu_name", "env_driver", "pkg_torch", "pkg_transformers", "pkg_peft", "pkg_trl", "env_git_sha",
-        "billed_hours", "cost", "energy_j", "fits_on", "fits_T4", "weights_mode",
-    ):  # fmt: skip
+        "load_s",
+        "lora_s",
+        "train_setup_s",
+        "train_s",
+        "generate_base_s",
+        "generate_tuned_s",
+        "steady_mean_s",
+        "steady_p50_s",
+        "steady_p90_s",
+        "burn_in_s",
+        "one_time_s",
+        "one_time_setup_s",
+        "one_time_first_steps_s",
+        "cell_steady_s",
+        "cell_steady_lo_s",
+        "cell_steady_hi_s",
+        "job_time_s",
+        "job_time_lo_s",
+        "job_time_hi_s",
+        "job_cost",
+        "job_steps",
+        "score",
+        "user_work_peak_mib",
+        "user_work_peak_phase",
+        "scoring_peak_mib",
+        "train_nvml_device_peak_mib",
+        "train_nvml_process_peak_mib",
+        "train_torch_allocated_peak_mib",
+        "train_torch_reserved_peak_mib",
+        "train_host_rss_peak_mib",
+        "gen_tuned_s_per_answer",
+        "gen_tuned_tokens_per_s",
+        "gen_tuned_latency_s_per_answer",
+        "quality_tuned_composite_mean",
+        "quality_tuned_composite_lo",
+        "quality_tuned_chrf_mean",
+        "quality_base_bits_per_char_hi",
+        "quality_tuned_hangul_ratio_mean",
+        "eff_global_steps",
+        "eff_effective_batch",
+        "eff_grad_accum",
+        "eff_gradient_checkpointing",
+        "eff_dtype",
+        "eff_padding",
+        "eff_optimizer",
+        "env_gpu_name",
+        "env_driver",
+        "pkg_torch",
+        "pkg_transformers",
+        "pkg_peft",
+        "pkg_trl",
+        "env_git_sha",
+        "billed_hours",
+        "cost",
+        "energy_j",
+        "fits_on",
+        "fits_smallest",
+        "fits_T4",
+        "weights_mode",
+        "repeat",
+        "license",
+    ):
         assert col in df.columns, col
     assert df["rank"].str.fullmatch(r"\d+").all()  # integers stay integers, not 16.0
     ok = df[df["status"] == "ok"]
-    assert (ok["train_s"] != "").all() and (ok["cost"] != "").all()
+    assert (ok["train_s"] != "").all() and (ok["cost"] != "").all() and (ok["job_time_s"] != "").all()
+
+
+def test_results_csv_phase_columns_in_run_order(mixed: ReportFiles) -> None:
+    """The phase list is harness.phases's: lora and train_setup sit before train, score last."""
+    from harness.phases import PHASE_ORDER
+
+    cols = list(_csv(mixed.results_csv).columns)
+    seen = [p for p in PHASE_ORDER if f"{p}_s" in cols]
+    assert [cols.index(f"{p}_s") for p in seen] == sorted(cols.index(f"{p}_s") for p in seen)
+    assert cols.index("lora_s") < cols.index("train_s") < cols.index("score_s")
 
 
 def test_null_gpu_fields_stay_empty_not_zero(cpu: ReportFiles, mixed: ReportFiles) -> None:
@@ -103,12 +176,14 @@ def test_null_gpu_fields_stay_empty_not_zero(cpu: ReportFiles, mixed: ReportFile
 def test_per_candidate_csv_in_the_teams_shape(mixed: ReportFiles) -> None:
     names = {p.name for p in mixed.candidate_csvs}
     assert f"{GEMMA['name']}.csv" in names
-    assert all(re.fullmatch(r"[A-Za-z0-9._-]+\.csv", n) for n in names)  # sanitised (the XSS name too)
+    assert all(re.fullmatch(r"[A-Za-z0-9._-]+\.csv", n) for n in names)
     df = _csv(mixed.folder / "candidates" / f"{GEMMA['name']}.csv")
     plain = df[(df["backend"] == "hf") & (df["quant"] == "none")]
     assert list(plain["rank"]) == ["16", "32", "64"]
     for col in (
         "finetune_s",
+        "finetune_one_time_s",
+        "finetune_steady_step_s",
         "finetune_peak_nvml_process_mib",
         "finetune_peak_torch_reserved_mib",
         "inference_s_per_answer",
@@ -118,76 +193,32 @@ def test_per_candidate_csv_in_the_teams_shape(mixed: ReportFiles) -> None:
         assert (plain[col] != "").all(), col
 
 
-# ---------------------------------------------------------------- ranking
+# ---------------------------------------------------------------- the page
 
 
-@pytest.mark.parametrize(
-    ("weights", "order"),
-    [
-        ({"leaderboard": 1, "quality": 0, "time": 0, "memory": 0}, [GEMMA, QWEN, POLY]),
-        ({"leaderboard": 0, "quality": 0, "time": 1, "memory": 0}, [POLY, QWEN, GEMMA]),
-        ({"leaderboard": 0, "quality": 0, "time": 0, "memory": 1}, [POLY, QWEN, GEMMA]),
-        ({"leaderboard": 0, "quality": 1, "time": 0, "memory": 0}, [GEMMA, QWEN, POLY]),
-    ],
-)
-def test_ranking_order_follows_the_manifest_weights(tmp_path: Path, cands: Path, weights: dict, order: list) -> None:
-    folder = make_results_folder(tmp_path / "real", "real", ranking=weights)
-    rs = load_results(folder, cands)
-    assert rs.ranking_weights == RankingWeights(**weights)
-    ranking = rank(rs)
-    assert [r.candidate for r in ranking.ranked] == [c["name"] for c in order]
-    assert ranking.ref_rank == 64 and ranking.common_rank
-
-
-def test_ranking_table_order_and_weights_in_the_page(tmp_path: Path, cands: Path) -> None:
-    folder = make_results_folder(
-        tmp_path / "real", "real", ranking={"leaderboard": 0, "quality": 0, "time": 1, "memory": 0}
-    )
-    files = build_report(folder, candidates_file=cands)
-    html = files.html.read_text(encoding="utf-8")
-    table = html[html.index('<table class="ranking">') :]
-    table = table[: table.index("</table>")]
-    pos = [table.index(c["name"]) for c in (POLY, QWEN, GEMMA)]
-    assert pos == sorted(pos)
-    assert "First choice: polyglot-ko-1.3b" in html and "fastest fine-tune at rank 64" in html
-    assert "Second choice: qwen2.5-1.5b-instruct" in html
-    md = files.markdown.read_text(encoding="utf-8")
-    assert "| time | fine-tune wall time | lower is better | 1.00 | 1.00 |" in md
-    assert SHAPE_BANNER not in html  # real weights: no banner
-
-
-def test_default_weights_rank_on_quality_when_meaningful(tmp_path: Path, cands: Path) -> None:
-    rs = load_results(make_results_folder(tmp_path / "real", "real"), cands)
-    ranking = rank(rs)
-    assert set(ranking.used) == {"leaderboard", "quality", "time", "memory"}
-    assert abs(sum(ranking.used.values()) - 1) < 1e-9
-    scores = [r.score for r in ranking.ranked]
-    assert scores == sorted(scores, reverse=True)
-    for r in ranking.ranked:
-        assert r.score == pytest.approx(sum(ranking.used[t] * r.terms[t] for t in ranking.used))
-        assert all(0.0 <= r.terms[t] <= 1.0 for t in ranking.used)
-    best_lb = max(ranking.ranked, key=lambda r: r.raw["leaderboard"])
-    assert best_lb.candidate == GEMMA["name"] and best_lb.terms["leaderboard"] == 1.0
+def test_answer_paragraph_is_the_first_section(mixed: ReportFiles) -> None:
+    html = mixed.html.read_text(encoding="utf-8")
+    assert html.index('<section id="answer">') < html.index('<section id="overview">')
+    answer = _section(html, "answer")
+    assert "gemma-2-2b-it" in answer and "How sure" in answer and "What would change it" in answer
+    assert mixed.answer and mixed.answer.startswith("Use gemma-2-2b-it at LoRA rank")
+    md = mixed.markdown.read_text(encoding="utf-8")
+    assert md.index("## The answer") < md.index("## What was run")
 
 
 def test_shape_mode_leaves_quality_out_and_shows_the_banner(shape: ReportFiles) -> None:
-    rs = load_results(shape.folder)
-    ranking = rank(rs)
-    assert "quality" in ranking.left_out and "quality" not in ranking.used
-    assert abs(sum(ranking.used.values()) - 1) < 1e-9
     html = shape.html.read_text(encoding="utf-8")
     md = shape.markdown.read_text(encoding="utf-8")
     assert SHAPE_BANNER in html and SHAPE_BANNER in md
     assert "The quality term is left out of the score" in html
-    # every table that shows figures and every figure carries the banner
     tables = [c[: c.index("</table>")] for c in html.split('<div class="tablewrap"')[1:] if "</table>" in c]
     markers = (
         'id="ranking"',
+        'id="configurations"',
         "Every run",
         "per hour",
         "peak + 10%",
         "Base vs tuned",
-        "Paired bootstrap",
         "fine-tune ours",
     )
     for m in markers:
@@ -196,31 +227,41 @@ def test_shape_mode_leaves_quality_out_and_shows_the_banner(shape: ReportFiles) 
     figures = re.findall(r"<figure.*?</figure>", html, flags=re.S)
     assert figures and all(SHAPE_BANNER in f for f in figures)
     assert "not meaningful (shape)" in html
-
-
-def test_first_and_second_choice_sentences_come_from_the_numbers(mixed: ReportFiles) -> None:
-    html = mixed.html.read_text(encoding="utf-8")
-    first = re.search(r"First choice: (.*?)</p>", html).group(1)  # type: ignore[union-attr]
-    assert "gemma-2-2b-it" in first and "highest leaderboard average (40.4)" in first
-    assert re.search(r"fits a T4 at rank \d+ \(\d+\.\d GiB peak\)", first)
-    assert "Second choice:" in html
+    assert not (shape.folder / "plots" / "quality_vs_cost.png").exists()  # no quality plot from shape runs
 
 
 def test_mismatch_is_shown_not_compared(mixed: ReportFiles) -> None:
     html = mixed.html.read_text(encoding="utf-8")
     assert "Mismatched runs (shown, not compared)" in html and "grad_accum: requested 1, effective 2" in html
-    rs = load_results(mixed.folder)
-    qwen = next(r for r in rank(rs).rows if r.candidate == QWEN["name"] and r.variant[1] == "hf")
-    assert 128 not in qwen.ok_by_rank() and qwen.status_by_rank()[128] == "mismatch"
+    conf = _section(html, "ranking")
+    assert "r128" in conf and "mismatch" in conf  # listed with its status, not ranked
+
+
+def test_injected_fault_is_marked(mixed: ReportFiles) -> None:
+    html = mixed.html.read_text(encoding="utf-8")
+    assert "oom (injected)" in _section(html, "failures")
+    assert "failed on purpose" in _section(html, "overview")
+
+
+def test_paths_are_relative_and_the_old_command_reads_as_typed(tmp_path: Path) -> None:
+    runs = [make_run(GEMMA, 16)]
+    folder = write_results(
+        tmp_path / "old", runs, command=["/somewhere/else/harness/__main__.py", "sweep", "benchmarks/seed-study.yaml"]
+    )
+    files = build_report(folder)
+    md = files.markdown.read_text(encoding="utf-8")
+    assert "python -m harness sweep benchmarks/seed-study.yaml" in md and "__main__.py" not in md
+    assert "Prices from benchmarks/gpu-prices.yaml" in md
+    assert str(DEFAULT_PRICES_FILE.parent.parent) not in md + files.html.read_text(encoding="utf-8")
 
 
 # ---------------------------------------------------------------- escaping, no network, plots
 
 
-def test_script_in_answer_and_candidate_name_is_escaped(mixed: ReportFiles) -> None:
+def test_script_in_answers_and_reasons_is_escaped(mixed: ReportFiles) -> None:
     html = mixed.html.read_text(encoding="utf-8")
     assert "<script" not in html.lower()  # nothing from the data, and the page has no scripts of its own
-    assert "<b>bold</b>" not in html
+    assert "<b>bold</b>" not in html and "<i>x</i>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&lt;b&gt;bold&lt;/b&gt;" in html  # the answer is there, as text
     md = mixed.markdown.read_text(encoding="utf-8")
@@ -241,7 +282,14 @@ def test_plots_are_embedded_and_saved(mixed: ReportFiles) -> None:
     html = mixed.html.read_text(encoding="utf-8")
     uris = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
     names = {p.stem for p in mixed.plots}
-    assert names == {"memory_vs_rank", "time_vs_rank", "quality_vs_cost", "step_times", "unsloth_vs_plain"}
+    assert names == {
+        "memory_vs_rank",
+        "time_vs_rank",
+        "quality_vs_cost",
+        "step_times",
+        "backends_vs_plain",
+        "loss_curves",
+    }
     assert len(uris) == len(mixed.plots)
     from PIL import Image
 
@@ -255,21 +303,26 @@ def test_plots_are_embedded_and_saved(mixed: ReportFiles) -> None:
     assert "](plots/memory_vs_rank.png)" in md
 
 
+def test_quality_vs_cost_plot_from_real_runs(tmp_path: Path) -> None:
+    files = build_report(make_results_folder(tmp_path / "real", "real"))
+    assert "quality_vs_cost" in {p.stem for p in files.plots}
+
+
 def test_pareto_front() -> None:
     pts = [(1.0, 10.0), (2.0, 30.0), (2.5, 20.0), (3.0, 40.0), (3.0, 35.0), (0.5, 5.0)]
     assert pareto_front(pts) == [5, 0, 1, 3]
 
 
-# ---------------------------------------------------------------- failures, corrupt files
+# ---------------------------------------------------------------- failures, corrupt files, warm-up
 
 
-def test_report_with_zero_ok_runs(tmp_path_factory: pytest.TempPathFactory, cands: Path) -> None:
-    files = _build(tmp_path_factory, cands, "failed")
+def test_report_with_zero_ok_runs(tmp_path_factory: pytest.TempPathFactory) -> None:
+    files = _build(tmp_path_factory, "failed")
     df = _csv(files.results_csv)
     assert len(df) == 4 and "ok" not in set(df["status"])
     assert files.plots == []
     html = files.html.read_text(encoding="utf-8")
-    assert "No ok runs: nothing to rank." in html
+    assert "No ok runs: nothing to rank." in html and "nothing to choose from" in files.answer
     assert "Failed and unsupported runs" in html and "child died with signal 9" in html
     assert "<details>" in html and "torch.OutOfMemoryError" in html  # stderr tail, collapsed
 
@@ -280,20 +333,22 @@ def test_corrupt_run_file_is_skipped_with_a_note(mixed: ReportFiles) -> None:
     assert any("skipped" in n for n in mixed.notes)
 
 
-def test_result_files_outside_the_manifest_plan_are_left_out(tmp_path: Path, cands: Path) -> None:
+def test_result_files_outside_the_plan_and_warm_up_runs_are_left_out(tmp_path: Path) -> None:
     folder = make_results_folder(tmp_path / "real", "real")
     stale = make_run(GEMMA, 8)  # an earlier plan of this sweep: its key is not in manifest.json
     stale.write(folder / "runs" / f"{file_stem(stale)}.json")
-    import json
-
+    warm = make_run(QWEN, 16, seed=9)
+    warm = warm.model_copy(update={"request": warm.request.model_copy(update={"warmup": True})})
+    warm.write(folder / "runs" / f"{file_stem(warm)}.json")
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     manifest["runs"].append({"key": "f" * 64, "stem": "planned-but-not-run", "label": "qwen r256 planned"})
+    manifest["runs"].append({"key": warm.key, "stem": file_stem(warm), "label": warm.label})
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    files = build_report(folder, candidates_file=cands)
+    files = build_report(folder)
     assert len(_csv(files.results_csv)) == 9
-    assert any("earlier plan" in n for n in files.notes)
-    assert "1 have no readable result file" in files.html.read_text(encoding="utf-8")
-    assert "qwen r256 planned" in files.html.read_text(encoding="utf-8")
+    assert any("earlier plan" in n for n in files.notes) and any("warm-up" in n for n in files.notes)
+    html = files.html.read_text(encoding="utf-8")
+    assert "have no readable result file" in html and "qwen r256 planned" in html
 
 
 def test_empty_results_folder(tmp_path: Path) -> None:
@@ -305,22 +360,38 @@ def test_empty_results_folder(tmp_path: Path) -> None:
         build_report(tmp_path / "missing")
 
 
-def test_named_candidates_file_must_exist(tmp_path: Path) -> None:
+def test_named_price_file_must_exist(tmp_path: Path) -> None:
     folder = make_results_folder(tmp_path / "f", "failed")
-    with pytest.raises(UserError, match="not found"):
-        build_report(folder, candidates_file=tmp_path / "nope.yaml")
     with pytest.raises(UserError, match="price file not found"):
         build_report(folder, prices_file=tmp_path / "nope.yaml")
 
 
-# ---------------------------------------------------------------- cost, fits, published, unsloth, quality
+def test_old_schema_results_still_load(tmp_path: Path) -> None:
+    """A schema-1 file (composite stored, quality_weights in the request) reads and is re-scored."""
+    run = make_run(GEMMA, 16)
+    raw = run.to_dict()
+    raw["schema_version"] = 1
+    raw["request"]["quality_weights"] = {"chrf": 1.0}
+    raw["quality"]["composite"] = {"tuned": {"mean": 99.9, "lo": 99.0, "hi": 100.0, "n": 6}}
+    for a in raw["answers"]:
+        a["scores"]["composite"] = 99.9
+    folder = write_results(tmp_path / "old", [run])
+    (folder / "runs" / f"{file_stem(run)}.json").write_text(json.dumps(raw), encoding="utf-8")
+    rs = load_results(folder)
+    assert len(rs.runs) == 1 and rs.runs[0].result.schema_version == 2
+    files = build_report(folder)
+    q = _csv(files.results_csv).iloc[0]["quality_tuned_composite_mean"]
+    assert q != "" and abs(float(q) - 99.9) > 1  # computed now from the metrics, not the stored 99.9
+
+
+# ---------------------------------------------------------------- cost, fits, published, backends, quality
 
 
 def test_price_file_and_gpu_matching() -> None:
     p = PriceTable.load(DEFAULT_PRICES_FILE, required=True)
     assert "2026-11" in (p.data.as_of or "") and "example" in (p.data.note or "").lower()
     names = {
-        g: p.match_gpu(g).name
+        g: p.match_gpu(g).name  # type: ignore[union-attr]
         for g in (
             "NVIDIA A100-SXM4-80GB",
             "NVIDIA A100-SXM4-40GB",
@@ -329,7 +400,7 @@ def test_price_file_and_gpu_matching() -> None:
             "NVIDIA H100 80GB HBM3",
             "NVIDIA L4",
         )
-    }  # type: ignore[union-attr]
+    }
     assert names == {
         "NVIDIA A100-SXM4-80GB": "A100 80GB",
         "NVIDIA A100-SXM4-40GB": "A100 40GB",
@@ -349,6 +420,7 @@ def test_cost_energy_and_fits_columns(mixed: ReportFiles) -> None:
     g64 = df[(df["candidate"] == GEMMA["name"]) & (df["rank"] == "64") & (df["quant"] == "none")].iloc[0]
     assert g64["price_name"] == "H100 80GB" and float(g64["cost"]) > 0 and float(g64["energy_j"]) > 0
     peak = float(g64["fits_peak_mib"])
+    assert peak == float(g64["user_work_peak_mib"])
     assert float(g64["fits_needed_mib"]) == pytest.approx(peak * 1.1)
     assert g64["fits_T4"] == ("yes" if peak * 1.1 <= 15 * 1024 else "no")
     assert g64["fits_Quadro M6000"] == ("yes" if peak * 1.1 <= 12 * 1024 else "no")
@@ -357,38 +429,87 @@ def test_cost_energy_and_fits_columns(mixed: ReportFiles) -> None:
     assert "margin of 10%" in html and "as of 2026-11" in html
 
 
-def test_published_figures_side_by_side(mixed: ReportFiles) -> None:
-    html = mixed.html.read_text(encoding="utf-8")
-    sec = html[html.index('<section id="published">') :]
-    sec = sec[: sec.index("</section>")]
+def test_fits_on_uses_the_users_work_not_the_scoring_pass(tmp_path: Path) -> None:
+    """The answer-likelihood pass (eval_*) can be the largest phase; it never sets 'fits on'."""
+    run = make_run(GEMMA, 16, mem_mib=9000.0, eval_mem_mib=16500.0)  # train fits a T4 (15 GiB); eval would not
+    files = build_report(write_results(tmp_path / "f", [run]))
+    row = _csv(files.results_csv).iloc[0]
+    assert float(row["user_work_peak_mib"]) == 9000.0 and row["user_work_peak_phase"] == "train"
+    assert float(row["scoring_peak_mib"]) == 16500.0 and row["scoring_peak_phase"] in ("eval_base", "eval_tuned")
+    assert row["fits_T4"] == "yes"
+    fits = _section(files.html.read_text(encoding="utf-8"), "fits")
+    assert "16.1 GiB" in fits  # the scoring pass, shown apart
+    assert "It fits the T4" in files.answer
+
+
+def test_published_figures_side_by_side_come_from_the_run(mixed: ReportFiles) -> None:
+    sec = _section(mixed.html.read_text(encoding="utf-8"), "published")
     assert "theirs" in sec and "torch.cuda.memory_allocated() after training, not a peak" in sec
-    assert "312 s" in sec  # their r16 fine-tune time, beside ours
+    assert "312 s" in sec  # their r16 fine-tune time, from the candidate stored in the run
 
 
-def test_unsloth_vs_plain_section(mixed: ReportFiles, tmp_path: Path, cands: Path) -> None:
-    html = mixed.html.read_text(encoding="utf-8")
-    sec = html[html.index('<section id="unsloth">') :]
-    sec = sec[: sec.index("</section>")]
+def test_backends_section(mixed: ReportFiles, tmp_path: Path) -> None:
+    sec = _section(mixed.html.read_text(encoding="utf-8"), "backends")
     assert "about 2x faster" in sec and "70% less memory" in sec
     assert "Ours ran on: quant nf4, batch 4, accumulation 1, rank 32" in sec
-    assert "burn-in" in sec and "speedup" in sec
-    real = build_report(make_results_folder(tmp_path / "real", "real"), candidates_file=cands)
-    assert 'id="unsloth"' not in real.html.read_text(encoding="utf-8")
+    assert "unsloth" in sec and "liger" in sec  # backend names from the results
+    assert re.search(r"\d\.\d\dx \[\d\.\d\d, \d\.\d\d\]", sec)  # speed-up with its interval
+    assert "after " in sec and " steps" in sec  # the break-even job length
+    real = build_report(make_results_folder(tmp_path / "real", "real"))
+    assert 'id="backends"' not in real.html.read_text(encoding="utf-8")
 
 
 def test_quality_section(mixed: ReportFiles) -> None:
-    html = mixed.html.read_text(encoding="utf-8")
-    sec = html[html.index('<section id="quality">') :]
-    sec = sec[: sec.index("</section>")]
+    sec = _section(mixed.html.read_text(encoding="utf-8"), "quality")
     assert "Base vs tuned" in sec and "tuned − base (paired)" in sec
     assert "Paired bootstrap between the top 3 runs" in sec
     assert re.search(r"[+-]\d+\.\d \[[+-]\d+\.\d, [+-]\d+\.\d\] \(n=6\)", sec)
     assert "Human grades" in sec and "4.17" in sec  # mean of 5, 4, 4, 3, 5, 4
     assert "Sample answers" in sec and "오늘 기분 어때?" in sec
-    assert "bits_per_char" in sec
+    assert "bits_per_char" in sec and "harness.quality&#39;s defaults" in sec
 
 
-def test_main_report_prints_the_paths(mixed: ReportFiles, capsys: pytest.CaptureFixture[str]) -> None:
-    main_report(mixed.folder)
+def test_reweighting_quality_needs_no_rerun(tmp_path: Path) -> None:
+    folder = make_results_folder(tmp_path / "real", "real")
+    before = {p.name: p.read_bytes() for p in (folder / "runs").glob("*.json")}
+    default = _csv(build_report(folder).results_csv)
+    chrf_only = _csv(
+        build_report(
+            folder,
+            quality_weights={
+                **dict.fromkeys(("contains", "hangul", "clean", "complete", "distinct", "likelihood"), 0.0),
+                "chrf": 1.0,
+            },
+        ).results_csv
+    )
+    assert {p.name: p.read_bytes() for p in (folder / "runs").glob("*.json")} == before  # result files untouched
+    a = default["quality_tuned_composite_mean"].astype(float)
+    b = chrf_only["quality_tuned_composite_mean"].astype(float)
+    assert (a - b).abs().max() > 1.0
+    assert (b - chrf_only["quality_tuned_chrf_mean"].astype(float)).abs().max() < 1e-6  # chrF only: the mean chrF
+
+
+def test_bandwidth_floor_counts_nf4_at_half_a_byte() -> None:
+    assert bytes_per_param("none", "bf16") == 2.0 and bytes_per_param("none", "fp32") == 4.0
+    assert bytes_per_param("nf4", "bf16") == NF4_BYTES_PER_PARAM == pytest.approx(0.5625)
+
+
+def test_selfbench_section_with_floor(tmp_path: Path) -> None:
+    runs = [make_run(GEMMA, 16), make_run(GEMMA, 16, quant="nf4")]
+    folder = write_results(tmp_path / "sb", runs)
+    (folder / "selfbench.json").write_text(json.dumps({"bandwidth": {"gb_per_s_read_plus_write": 2000.0}}))
+    sec = _section(build_report(folder).html.read_text(encoding="utf-8"), "selfbench")
+    params = int(GEMMA["params_b"] * 1e9)
+    assert f"{params * 2 / 2000e9 * 1e3:.2f}" in sec  # 16-bit floor, ms per token
+    assert f"{params * NF4_BYTES_PER_PARAM / 2000e9 * 1e3:.2f}" in sec  # nf4 floor
+    assert "0.56" in sec and "device copy bandwidth" in sec
+
+
+def test_cli_report_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    folder = make_results_folder(tmp_path / "one", "one")
+    assert main(["report", str(folder)]) == 0
     out = capsys.readouterr().out
-    assert str(mixed.html) in out and str(mixed.results_csv) in out
+    assert str(folder / "report.html") in out and str(folder / "results.csv") in out
+    assert SMOL["name"] in (folder / "report.md").read_text(encoding="utf-8")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness.report import build_report
-from tests.report_fixtures import make_results_folder, write_candidates
+from tests.report_fixtures import make_results_folder
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +58,7 @@ def _chromium(browser: str, *args: str) -> subprocess.CompletedProcess[str]:
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("browser")
     folder = make_results_folder(base / "sweep", "mixed", xss=True)
-    return build_report(folder, candidates_file=write_candidates(base / "candidates.yaml")).html
+    return build_report(folder).html
 
 
 def _screenshot(browser: str, html: Path, png: Path, height: int) -> None:
@@ -79,7 +79,7 @@ def test_screenshot_is_not_blank_and_shows_ranking_and_plots(report: Path, tmp_p
     colors = len(counts)
     assert non_white > 0.05, f"page looks blank ({non_white:.1%} non-white pixels)"
     assert colors > 50, f"page looks blank ({colors} colours)"
-    # the ranking table's first row (light green) and the shape banner (amber) are on the first screen
+    # the answer, the ranking table's first row (light green) and the shape banner (amber) are on the first screen
     assert _count_near(img, (0xE3, 0xF4, 0xE1)) > 2000, "ranking table's first row not visible"
     assert _count_near(img, (0xFF, 0xF3, 0xCD)) > 2000, "shape-mode banner not visible"
     # a taller window reaches the plots: their line colours are drawn (the images decoded)
@@ -105,5 +105,5 @@ def test_dom_has_the_ranking_table_and_embedded_plots(report: Path) -> None:
     assert len(re.findall(r"<tr", ranking[: ranking.index("</table>")])) >= 4
     imgs = re.findall(r'<img [^>]*src="([^"]+)"', dom)
     assert len(imgs) >= 4 and all(src.startswith("data:image/png;base64,") for src in imgs)
-    assert "<script" not in dom.lower()  # the candidate named <script>alert(1)</script> stayed text
+    assert "<script" not in dom.lower()  # the answer with <script>alert(1)</script> stayed text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom

@@ -1,14 +1,16 @@
 """Per-answer scores, stage summaries with bootstrap intervals, and the composite score.
 
-Layout written into `RunResult.quality` by `score_run`::
+Layout written into `RunResult.quality` by `score_run` (the run child)::
 
     quality["base"|"tuned"][metric] = {"mean", "lo", "hi", "n"}     # 95% bootstrap over prompts
-    quality["composite"] = {"formula", "weights", "base": {...}, "tuned": {...}, "tuned_vs_base": {...}}
     quality["meaningful"] = bool                                     # False: shape-mode weights
 
 Metrics per answer (`Answer.scores`): chrf (0..100), contains, hangul_ratio, empty, repetition,
-distinct2, truncated (booleans as 0.0/1.0), bits_per_char (reference answers, when the run
-measured the loss) and composite (0..100). Stage summaries add chrf_corpus (corpus-level chrF++).
+distinct2, truncated (booleans as 0.0/1.0) and bits_per_char (reference answers, when the run
+measured the loss). Stage summaries add chrf_corpus (corpus-level chrF++).
+
+The composite (0..100) is not stored: the report computes it from the per-answer scores with the
+weights it is given (`composite_block`), so reweighting needs no rerun.
 """
 
 from __future__ import annotations
@@ -220,23 +222,22 @@ def _stage_bpc(stage: str, answers: list[Any], bpc: Sequence[float | None] | Non
 def score_run(
     answers: Iterable[Any],
     bpc_by_stage: Mapping[str, Sequence[float | None]] | None,
-    weights: Mapping[str, Any] | None,
     meaningful: bool,
     seed: int = 0,
     resamples: int = 1000,
 ) -> tuple[list[dict[str, float | None]], dict[str, Any]]:
     """Score every answer (`Answer` objects or their dicts; an optional `key_phrase` field is used by
     contains-match) and summarise each stage. Returns (per-answer scores aligned with `answers`,
-    the `RunResult.quality` dict). Stages without answers are left out of the quality dict."""
+    the `RunResult.quality` layout: {"meaningful", "base", "tuned"}). Stages without answers are left out.
+
+    No composite is stored: it depends on weights, which the report applies (`composite_block`)."""
     answers = list(answers)
-    w = resolve_weights(weights)
     bpc_by_stage = bpc_by_stage or {}
     unknown = sorted(set(bpc_by_stage) - set(STAGES))
     if unknown:
         raise ValueError(f"bits_per_char for unknown stage(s) {unknown}: stages are {', '.join(STAGES)}")
     per_answer: list[dict[str, float | None]] = [{} for _ in answers]
-    quality: dict[str, Any] = {}
-    composite_block: dict[str, Any] = {"formula": COMPOSITE_FORMULA, "weights": w}
+    quality: dict[str, Any] = {"meaningful": bool(meaningful)}
     for stage in STAGES:
         idx = [i for i, a in enumerate(answers) if _field(a, "stage") == stage]
         if not idx:
@@ -252,25 +253,48 @@ def score_run(
             )
             if b is not None:
                 scores["bits_per_char"] = b
-            scores["composite"] = composite(scores, w)
             per_answer[i] = scores
-        stage_scores = [per_answer[i] for i in idx]
-        no_composite = [{k: v for k, v in s.items() if k != "composite"} for s in stage_scores]
-        summary = summarize(
-            no_composite,
+        quality[stage] = summarize(
+            [per_answer[i] for i in idx],
             None,
             seed=seed,
             resamples=resamples,
             hyps=[str(_field(a, "answer", "")) for a in stage_answers],
             refs=[_field(a, "reference") for a in stage_answers],
         )
-        quality[stage] = summary
-        composite_block[stage] = ci_dict((s["composite"] for s in stage_scores), resamples=resamples, seed=seed)
-    if "base" in quality and "tuned" in quality:
-        composite_block["tuned_vs_base"] = _tuned_vs_base(answers, per_answer, resamples, seed)
-    quality["composite"] = composite_block
-    quality["meaningful"] = bool(meaningful)
     return per_answer, quality
+
+
+# ---------------------------------------------------------------- composites at report time
+
+
+def answer_composites(answers: Iterable[Any], weights: Mapping[str, Any] | None) -> list[float | None]:
+    """COMPOSITE_FORMULA per answer, from the per-answer scores a run stored (`Answer.scores`).
+
+    Computed when a report is built, with the weights the report is given: reweighting needs no rerun.
+    A composite a result file stored (schema 1) is ignored: the formula reads the metrics only."""
+    w = resolve_weights(weights)
+    return [composite(_field(a, "scores") or {}, w) for a in answers]
+
+
+def composite_block(
+    answers: Iterable[Any], weights: Mapping[str, Any] | None, seed: int = 0, resamples: int = 1000
+) -> dict[str, Any]:
+    """{"formula", "weights", "base", "tuned", "tuned_vs_base"} of one run, from its answers' stored scores.
+
+    base/tuned: mean composite over the stage's prompts with its 95% bootstrap interval ({mean, lo, hi, n});
+    tuned_vs_base: paired bootstrap over the prompts both stages answered. A stage without answers is left out."""
+    answers = list(answers)
+    w = resolve_weights(weights)
+    values = answer_composites(answers, w)
+    block: dict[str, Any] = {"formula": COMPOSITE_FORMULA, "weights": w}
+    for stage in STAGES:
+        vals = [v for a, v in zip(answers, values, strict=True) if _field(a, "stage") == stage]
+        if vals:
+            block[stage] = ci_dict(vals, resamples=resamples, seed=seed)
+    if "base" in block and "tuned" in block:
+        block["tuned_vs_base"] = _tuned_vs_base(answers, [{"composite": v} for v in values], resamples, seed)
+    return block
 
 
 def _tuned_vs_base(answers: list[Any], per_answer: list[dict], resamples: int, seed: int) -> dict[str, Any]:
@@ -291,7 +315,9 @@ __all__ = [
     "DEFAULT_WEIGHTS",
     "METRICS",
     "STAGES",
+    "answer_composites",
     "composite",
+    "composite_block",
     "resolve_weights",
     "score_answer",
     "score_run",

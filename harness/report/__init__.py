@@ -3,8 +3,26 @@ plots/*.png, report.md and report.html into it.
 
     from harness.report import build_report
     files = build_report(Path("results/my-sweep"))
+    print(files.answer)          # the answer paragraph at the top of the report
+
+Layout: load (reading), analysis/ (figures computed, no layout), sections/ (one module per report
+section), frames (the CSVs), plots, render (Markdown/HTML blocks), prices; build ties them together.
+Formatting lives in harness.fmt.
 """
 
-from harness.report.build import ReportFiles, build_report, main_report
+from __future__ import annotations
 
-__all__ = ["ReportFiles", "build_report", "main_report"]
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.report.build import ReportFiles, build_report
+
+__all__ = ["ReportFiles", "build_report"]
+
+
+def __getattr__(name: str) -> Any:  # matplotlib and pandas load only when a report is built
+    if name in __all__:
+        from harness.report import build
+
+        return getattr(build, name)
+    raise AttributeError(name)

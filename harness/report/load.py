@@ -1,24 +1,26 @@
 """Reading a results folder: manifest.json, runs/*.json, grades.json; nothing else.
 
-`Run` wraps one `RunResult` with the derived figures the report needs, so the
-rules (which memory figure, which phases count as cost) live in one place.
+`Run` wraps one `RunResult` with the derived figures the report needs, so the rules (which memory
+figure, which phases are the user's work, what a cell is) live in one place. Descriptive candidate
+fields (licence, leaderboard average, parameters, the team's T4 figures) come from the candidate
+stored in the run's request: the figures the run was made with, not today's candidates.yaml.
 """
 
 from __future__ import annotations
 
 import json
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from harness.config import CandidateFile, RankingWeights, load_candidates
+from harness.config import REPO_ROOT, JobSettings, RankingWeights, RunRequest
 from harness.errors import UserError
+from harness.fmt import command_text
+from harness.phases import SCORING, USER_WORK
 from harness.result import FAILED_STATUSES, CorruptResult, Generation, PhaseStats, RunResult
 
-PHASE_ORDER = ("load", "generate_base", "eval_base", "train", "generate_tuned", "eval_tuned", "score")
 SHAPE_BANNER = "Shape mode: random weights — time and memory are real, quality is not"
 PACKAGES_SHOWN = (
     "torch",
@@ -30,17 +32,15 @@ PACKAGES_SHOWN = (
     "bitsandbytes",
     "unsloth",
     "unsloth_zoo",
+    "liger_kernel",
 )
-
-
-def phase_sort_key(name: str) -> tuple[int, str]:
-    return (PHASE_ORDER.index(name), "") if name in PHASE_ORDER else (len(PHASE_ORDER), name)
 
 
 @dataclass
 class Mem:
     mib: float | None
     measure: str | None  # "nvml process", "torch reserved", "host RSS"
+    phase: str | None = None  # the phase the peak was reached in
 
 
 @dataclass
@@ -51,50 +51,72 @@ class Run:
     # ------------------------------------------------------------ identity
 
     @property
-    def req(self) -> dict[str, Any]:
-        return self.result.request if isinstance(self.result.request, dict) else {}
+    def request(self) -> RunRequest:
+        return self.result.request
 
     @property
-    def cand_dict(self) -> dict[str, Any]:
-        c = self.req.get("candidate")
-        return c if isinstance(c, dict) else {}
+    def info(self) -> dict[str, Any]:
+        """The candidate as the run's request stored it (descriptive fields included)."""
+        return self.request.candidate.model_dump(mode="json")
 
     @property
     def candidate(self) -> str:
-        return str(self.cand_dict.get("name") or "?")
+        return self.result.candidate
 
     @property
-    def rank(self) -> int | None:
-        try:
-            return int(self.req["lora"]["rank"])
-        except (KeyError, TypeError, ValueError):
-            return None
+    def rank(self) -> int:
+        return self.result.rank
 
     @property
     def backend(self) -> str:
-        return str(self.req.get("backend", "hf"))
+        return self.request.backend
 
     @property
     def quant(self) -> str:
-        return str(self.req.get("quant", "none"))
+        return self.request.quant
+
+    @property
+    def repeat(self) -> int:
+        return self.request.repeat
 
     @property
     def weights_mode(self) -> str:
-        if self.result.weights is not None:
-            return self.result.weights.mode
-        return str(self.req.get("weights", "real"))
+        return self.result.weights.mode if self.result.weights is not None else self.request.weights
+
+    @property
+    def cell_id(self) -> str:
+        """What the run measured, minus the repeat index: runs with the same cell id are repeats."""
+        req = self.request.key_fields()
+        req.pop("repeat", None)
+        return json.dumps(req, sort_keys=True, default=str)
 
     @property
     def status(self) -> str:
         return self.result.status
 
     @property
+    def injected(self) -> bool:
+        """A fault injected on purpose (tests, the published failure sweep): marked wherever the status shows."""
+        flag = getattr(self.result, "injected", None)
+        if isinstance(flag, bool):
+            return flag
+        if flag:  # a list of injected faults
+            return True
+        return "(injected" in (self.result.reason or "")
+
+    @property
+    def status_text(self) -> str:
+        return f"{self.status} (injected)" if self.injected else self.status
+
+    @property
     def key(self) -> str:
         return self.result.key
 
     @property
-    def variant(self) -> tuple[str, str, str, str]:
-        return (self.candidate, self.backend, self.quant, self.weights_mode)
+    def label(self) -> str:
+        base = f"{self.candidate} r{self.rank} {self.backend} {self.quant}"
+        base += " shape" if self.weights_mode == "shape" else ""
+        return base + (f" #{self.repeat + 1}" if self.repeat else "")
 
     @property
     def ok(self) -> bool:
@@ -107,14 +129,14 @@ class Run:
 
     @property
     def shape(self) -> bool:
-        return self.weights_mode == "shape" or self.result.quality.get("meaningful") is False
+        return self.weights_mode == "shape" or not self.result.quality.meaningful
 
     @property
     def device(self) -> str | None:
         env = self.result.environment
         if env is not None:
             return env.device
-        d = self.req.get("device")
+        d = self.request.device
         return d if d in ("cpu", "cuda") else None
 
     @property
@@ -135,19 +157,32 @@ class Run:
         """Peak over the phases: NVML process, else torch reserved; host RSS on CPU runs. None: not measured."""
         if isinstance(names, str):
             names = (names,)
-        phases = [p for n in names if (p := self.phase(n)) is not None]
-        if self.device == "cpu":
-            vals = [p.host_rss_peak_mib for p in phases if p.host_rss_peak_mib is not None]
-            return Mem(max(vals), "host RSS") if vals else Mem(None, None)
-        for attr, label in (("nvml_process_peak_mib", "nvml process"), ("torch_max_reserved_mib", "torch reserved")):
-            vals = [getattr(p, attr) for p in phases if getattr(p, attr) is not None]
+        phases = [(n, p) for n in names if (p := self.phase(n)) is not None]
+        attrs = (
+            (("host_rss_peak_mib", "host RSS"),)
+            if self.device == "cpu"
+            else (("nvml_process_peak_mib", "nvml process"), ("torch_max_reserved_mib", "torch reserved"))
+        )
+        for attr, label in attrs:
+            vals = [(getattr(p, attr), n) for n, p in phases if getattr(p, attr) is not None]
             if vals:
-                return Mem(max(vals), label)
+                v, n = max(vals)
+                return Mem(v, label, n)
         return Mem(None, None)
 
-    def phase_attr(self, names: tuple[str, ...], attr: str) -> float | None:
-        vals = [getattr(p, attr) for n in names if (p := self.phase(n)) is not None and getattr(p, attr) is not None]
-        return max(vals) if vals else None
+    @property
+    def user_phases(self) -> tuple[str, ...]:
+        return tuple(n for n in USER_WORK if n in self.result.phases)
+
+    @property
+    def user_peak(self) -> Mem:
+        """Peak over the user's work (fine-tune, answers): what "fits on" and the memory term use."""
+        return self.phase_mem(USER_WORK)
+
+    @property
+    def scoring_peak(self) -> Mem:
+        """Peak of the harness's own answer-likelihood pass: shown apart, never sets "fits on"."""
+        return self.phase_mem(SCORING)
 
     @property
     def train_s(self) -> float | None:
@@ -159,18 +194,12 @@ class Run:
 
     @property
     def gen_phases(self) -> tuple[str, ...]:
-        return tuple(n for n in self.result.phases if n.startswith("generate"))
-
-    @property
-    def peak_mem(self) -> Mem:
-        """Peak over every phase: what the run needed from the device."""
-        return self.phase_mem(tuple(self.result.phases))
+        return tuple(n for n in self.user_phases if n != "train")
 
     @property
     def billed_hours(self) -> float | None:
-        """Train + generation wall time of the run, in hours (the cost basis)."""
-        names = ["train", *self.gen_phases]
-        vals = [s for n in names if (s := self.phase_s(n)) is not None]
+        """Wall time of the user's work phases (train, answers), in hours: the cost basis."""
+        vals = [s for n in self.user_phases if (s := self.phase_s(n)) is not None]
         return sum(vals) / 3600 if vals else None
 
     @property
@@ -179,53 +208,21 @@ class Run:
         return sum(vals) if vals else None
 
     def gen(self, stage: str) -> Generation | None:
-        for g in self.result.generation:
-            if g.stage == stage:
-                return g
-        return None
+        return next((g for g in self.result.generation if g.stage == stage), None)
 
     @property
     def gen_tuned(self) -> Generation | None:
         return self.gen("tuned") or self.gen("base")
 
-    # ------------------------------------------------------------ quality
+    # ------------------------------------------------------------ quality (the stored stage summaries)
 
     def metric(self, stage: str, metric: str) -> dict[str, Any] | None:
-        """{mean, lo, hi, n} or None. The composite lives in quality[stage] or quality['composite'][stage]."""
-        q = self.result.quality
-        block = q.get(stage)
-        if isinstance(block, dict) and isinstance(block.get(metric), dict) and block[metric].get("mean") is not None:
-            return block[metric]
-        if metric == "composite":
-            comp = q.get("composite")
-            if isinstance(comp, dict):
-                v = comp.get(stage)
-                if isinstance(v, dict) and v.get("mean") is not None:
-                    return v
-                if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    return {"mean": float(v), "lo": None, "hi": None, "n": None}
-        return None
+        """{mean, lo, hi, n} of a stored metric (composites are computed by the report: analysis.quality)."""
+        iv = self.result.quality.stage(stage).get(metric)
+        return iv.model_dump() if iv is not None and iv.mean is not None else None
 
     def metrics(self, stage: str) -> list[str]:
-        block = self.result.quality.get(stage)
-        names = [k for k, v in block.items() if isinstance(v, dict)] if isinstance(block, dict) else []
-        return [n for n in names if n != "composite"]
-
-    def composite(self, stage: str = "tuned") -> dict[str, Any] | None:
-        return self.metric(stage, "composite")
-
-    @property
-    def quality_meaningful(self) -> bool:
-        return not self.shape and self.composite("tuned") is not None
-
-    def answer_scores(self, stage: str, metric: str) -> dict[str, float]:
-        out = {}
-        for a in self.result.answers:
-            if a.stage == stage:
-                v = a.scores.get(metric)
-                if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    out[a.id] = float(v)
-        return out
+        return list(self.result.quality.stage(stage))
 
 
 @dataclass
@@ -236,7 +233,6 @@ class ResultSet:
     notes: list[str] = field(default_factory=list)  # corrupt files, missing manifest, ...
     corrupt: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
     grades: Any = None
-    candidates: CandidateFile | None = None
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -253,10 +249,8 @@ class ResultSet:
 
     @property
     def command(self) -> str | None:
-        c = self.manifest.get("command")
-        if isinstance(c, list):
-            return shlex.join(str(x) for x in c)
-        return str(c) if c else None
+        """The sweep's command as typed, paths relative to the repo."""
+        return command_text(self.manifest.get("command"), REPO_ROOT)
 
     @property
     def ranking_weights(self) -> RankingWeights:
@@ -269,53 +263,69 @@ class ResultSet:
         return RankingWeights()
 
     @property
+    def spec_quality_weights(self) -> dict[str, float] | None:
+        raw = self.spec.get("quality_weights")
+        return raw if isinstance(raw, dict) else None
+
+    @property
+    def spec_job(self) -> JobSettings | None:
+        """The spec's `job:` block (None when the sweep named none, or the manifest's copy is invalid)."""
+        raw = self.spec.get("job")
+        if not isinstance(raw, dict):
+            return None
+        try:
+            return JobSettings.model_validate(raw)
+        except ValidationError:
+            self.notes.append("manifest.json: spec.job is invalid; the measured runs' own steps are projected")
+            return None
+
+    @property
     def planned_keys(self) -> list[str]:
         """Keys of the sweep's latest plan: manifest runs [{key, stem, label}] (or a plain keys list)."""
         keys = self.manifest.get("runs") if isinstance(self.manifest.get("runs"), list) else self.manifest.get("keys")
         if isinstance(keys, dict):
             return [str(v) if isinstance(v, str) else str(k) for k, v in keys.items()]
         if isinstance(keys, list):
-            out = []
-            for k in keys:
-                if isinstance(k, str):
-                    out.append(k)
-                elif isinstance(k, dict) and isinstance(k.get("key"), str):
-                    out.append(k["key"])
-            return out
+            return [k if isinstance(k, str) else k["key"] for k in keys if isinstance(k, str) or _keyed(k)]
         return []
 
-    def candidate_info(self, run: Run) -> dict[str, Any]:
-        """candidates.yaml's entry (current), else the copy inside the run's request."""
-        if self.candidates is not None:
-            for c in self.candidates.candidates:
-                if c.name == run.candidate:
-                    return c.model_dump()
-        return run.cand_dict
+    @property
+    def planned_labels(self) -> dict[str, str]:
+        runs = self.manifest.get("runs")
+        return {r["key"]: r["label"] for r in runs or [] if _keyed(r) and isinstance(r.get("label"), str)}
 
 
-def load_results(folder: Path, candidates_file: Path | None = None) -> ResultSet:
+def _keyed(r: Any) -> bool:
+    return isinstance(r, dict) and isinstance(r.get("key"), str)
+
+
+def _manifest(folder: Path, notes: list[str]) -> dict[str, Any]:
+    mpath = folder / "manifest.json"
+    if not mpath.exists():
+        notes.append("manifest.json is missing: sweep name, command and ranking weights are defaults")
+        return {}
+    try:
+        raw = json.loads(mpath.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        notes.append(f"manifest.json is unreadable ({e.__class__.__name__}); it was ignored")
+        return {}
+    if not isinstance(raw, dict):
+        notes.append("manifest.json is not a JSON object; it was ignored")
+        return {}
+    return raw
+
+
+def load_results(folder: Path) -> ResultSet:
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder}: results folder not found; pass the folder a sweep wrote (results/<sweep name>)")
     notes: list[str] = []
-    manifest: dict[str, Any] = {}
-    mpath = folder / "manifest.json"
-    if mpath.exists():
-        try:
-            raw = json.loads(mpath.read_text(encoding="utf-8"))
-            if isinstance(raw, dict):
-                manifest = raw
-            else:
-                notes.append("manifest.json is not a JSON object; it was ignored")
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            notes.append(f"manifest.json is unreadable ({e.__class__.__name__}); it was ignored")
-    else:
-        notes.append("manifest.json is missing: sweep name, command and ranking weights are defaults")
-
+    manifest = _manifest(folder, notes)
     runs: list[Run] = []
     corrupt: list[tuple[str, str]] = []
     plan = set(ResultSet(folder, manifest, []).planned_keys)
     stale: list[str] = []
+    warmups: list[str] = []
     seen: set[str] = set()
     for path in sorted((folder / "runs").glob("*.json")):
         try:
@@ -331,6 +341,9 @@ def load_results(folder: Path, candidates_file: Path | None = None) -> ResultSet
         if res.key in seen:
             notes.append(f"runs/{path.name}: skipped, a second result file for key {res.key[:12]}")
             continue
+        if res.request.warmup:
+            warmups.append(path.name)  # pays the machine's first-run costs: never reported
+            continue
         seen.add(res.key)
         runs.append(Run(res, path.name))
     if stale:
@@ -339,7 +352,11 @@ def load_results(folder: Path, candidates_file: Path | None = None) -> ResultSet
             + ", ".join(stale[:5])
             + (" ..." if len(stale) > 5 else "")
         )
-
+    if warmups:
+        notes.append(
+            f"{len(warmups)} warm-up run(s) left out (they pay the machine's first-run costs): "
+            + ", ".join(warmups[:3])
+        )
     grades = None
     gpath = folder / "grades.json"
     if gpath.exists():
@@ -347,23 +364,11 @@ def load_results(folder: Path, candidates_file: Path | None = None) -> ResultSet
             grades = json.loads(gpath.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             notes.append(f"grades.json is unreadable ({e.__class__.__name__}); human grades are left out")
+    return ResultSet(folder, manifest, runs, notes, corrupt, grades)
 
-    candidates = None
-    if candidates_file is not None:
-        candidates = load_candidates(Path(candidates_file))  # named by the user: errors are theirs to fix
-    else:
-        from harness.config import CANDIDATES_FILE
 
-        if CANDIDATES_FILE.exists():
-            try:
-                candidates = load_candidates(CANDIDATES_FILE)
-            except UserError as e:
-                notes.append(f"{e}; the candidate copies inside the result files are used")
-        else:
-            notes.append(
-                "candidates.yaml not found: parameters, leaderboard averages and published figures come from the result files"
-            )
-    return ResultSet(folder, manifest, runs, notes, corrupt, grades, candidates)
+def sort_runs(runs: list[Run]) -> list[Run]:
+    return sorted(runs, key=lambda r: (r.candidate, r.backend, r.quant, r.weights_mode, r.rank or 0, r.repeat, r.key))
 
 
 def grade_summary(grades: Any) -> list[dict[str, Any]]:

@@ -75,11 +75,16 @@ def line_vs_rank(
 
 
 def memory_vs_rank(series: dict[str, list[tuple[int, float]]], measure: str, banner: str | None = None) -> Figure:
-    return line_vs_rank(series, "Peak memory while fine-tuning vs LoRA rank", f"peak memory, GiB ({measure})", banner)
+    return line_vs_rank(
+        series,
+        "Peak memory of the user's work (fine-tune, answers) vs LoRA rank",
+        f"peak memory, GiB ({measure})",
+        banner,
+    )
 
 
 def time_vs_rank(series: dict[str, list[tuple[int, float]]], banner: str | None = None) -> Figure:
-    return line_vs_rank(series, "Fine-tune wall time vs LoRA rank", "fine-tune time, s", banner)
+    return line_vs_rank(series, "Projected fine-tune time of the job vs LoRA rank", "fine-tune time, s", banner)
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -127,42 +132,57 @@ def quality_vs_cost(points: list[tuple[str, float, float]], xlabel: str, banner:
     return fig
 
 
-def unsloth_vs_plain(
-    pairs: list[tuple[str, float | None, float | None, float | None]], banner: str | None = None
-) -> Figure:
-    """Bars of Unsloth / plain ratios per pair (label, step time, NVML peak, torch reserved peak); 1 = no change.
+def backends_vs_plain(pairs: list[tuple[str, float | None, float | None]], banner: str | None = None) -> Figure:
+    """Bars of backend / plain ratios per pair (label, steady step time, user-work peak); 1 = no change.
 
     Unsloth's published claim (about 2x faster, about 70% less memory) is drawn as dashed lines at 0.5 and 0.3."""
-    fig, ax = _figure("Unsloth vs plain: ratio Unsloth / plain (below 1: Unsloth better)", banner, size=(9.5, 4.8))
+    fig, ax = _figure("Backend vs plain hf: ratio backend / plain (below 1: the backend is better)", banner, (9.5, 4.8))
     with matplotlib.rc_context(RC):
         n = len(pairs)
-        width = 0.26
-        names = ("steady step time", "peak memory (NVML process)", "peak memory (torch reserved)")
-        colors = ("#2e86de", "#e67e22", "#27ae60")
-        for k in range(3):
-            xs = [i + (k - 1) * width for i in range(n)]
+        width = 0.36
+        names = ("steady step time", "user-work peak memory")
+        colors = ("#2e86de", "#e67e22")
+        for k in range(2):
+            xs = [i + (k - 0.5) * width for i in range(n)]
             ys = [p[k + 1] if p[k + 1] is not None else 0.0 for p in pairs]
             bars = ax.bar(xs, ys, width=width, label=names[k], color=colors[k])
             for b, p in zip(bars, pairs, strict=True):
-                if p[k + 1] is None:
+                v = p[k + 1]
+                if v is None:
                     b.set_hatch("//")
                     b.set_alpha(0.2)
                 else:
                     ax.annotate(
-                        f"{p[k + 1]:.2f}",
+                        f"{v:.2f}",
                         (b.get_x() + b.get_width() / 2, b.get_height()),
                         ha="center",
                         va="bottom",
                         fontsize=7,
                     )
         ax.axhline(1.0, color="#333", linewidth=1)
-        ax.axhline(0.5, color="#2e86de", linestyle="--", linewidth=1, label="claim: 2x faster (0.5)")
-        ax.axhline(0.3, color="#e67e22", linestyle="--", linewidth=1, label="claim: 70% less memory (0.3)")
+        ax.axhline(0.5, color="#2e86de", linestyle="--", linewidth=1, label="Unsloth claim: 2x faster (0.5)")
+        ax.axhline(0.3, color="#e67e22", linestyle="--", linewidth=1, label="Unsloth claim: 70% less memory (0.3)")
         ax.set_xticks(range(n))
         ax.set_xticklabels([p[0] for p in pairs], rotation=15, ha="right", fontsize=8)
-        ax.set_ylabel("Unsloth / plain")
+        ax.set_ylabel("backend / plain")
         ax.set_ylim(bottom=0)
         _legend_outside(ax)
+    return fig
+
+
+def loss_curves(curves: dict[str, list[tuple[int, float]]], banner: str | None = None) -> Figure:
+    """Training loss against step, one line per run (label -> [(step, loss)])."""
+    fig, ax = _figure("Training loss by backend (same data, same seed)", banner)
+    with matplotlib.rc_context(RC):
+        for i, (label, pts) in enumerate(sorted(curves.items())):
+            pts = sorted(pts)
+            ax.plot(
+                [p[0] for p in pts], [p[1] for p in pts], marker=MARKERS[i % len(MARKERS)], markersize=3, label=label
+            )
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel("training loss")
+        if curves:
+            _legend_outside(ax)
     return fig
 
 

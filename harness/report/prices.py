@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.config import REPO_ROOT, read_yaml, validation_message
 from harness.errors import UserError
+from harness.fmt import rel_path
 
 DEFAULT_PRICES_FILE = REPO_ROOT / "benchmarks" / "gpu-prices.yaml"
 DEFAULT_MARGIN = 0.10
@@ -147,7 +148,7 @@ class PriceTable:
     def describe(self) -> str:
         if self.source is None:
             return "No price file was found: cost columns are empty."
-        parts = [f"Prices from {self.source}"]
+        parts = [f"Prices from {rel_path(self.source, REPO_ROOT)}"]
         if self.data.as_of:
             parts.append(f"as of {self.data.as_of}")
         text = ", ".join(parts) + f" ({self.currency} per hour)."

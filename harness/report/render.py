@@ -16,8 +16,9 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from harness.fmt import MISSING
+
 TEMPLATES = Path(__file__).parent / "templates"
-MISSING = "—"  # what a null figure looks like: never 0
 
 
 def _env(autoescape: bool) -> jinja2.Environment:

@@ -9,34 +9,13 @@ from typing import Any, TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from harness.fmt import duration
 from harness.result import RunResult
+from harness.summary import STATUS_STYLE, footnotes, run_table
 from harness.sweep.outcome import PlannedRun
 
-STATUS_STYLE = {
-    "ok": "green",
-    "unsupported": "yellow",
-    "mismatch": "yellow",
-    "oom": "red",
-    "crashed": "red",
-    "timeout": "red",
-    "failed": "red",
-    "cancelled": "magenta",
-}
-
-
-def fmt_s(s: float | None) -> str:
-    if s is None:
-        return "?"
-    if s < 10:
-        return f"{s:.1f}s"
-    s = round(s)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+TABLE_WIDTH = 180  # the end-of-sweep table in a log (not a terminal)
 
 
 class Reporter:
@@ -79,7 +58,7 @@ class Reporter:
             return
         desc = " | ".join(self.current.values()) or ("done" if self.done >= self.total else "waiting")
         eta = self.eta_s()
-        self._progress.update(self._task, completed=self.done, description=desc, eta=f"eta {fmt_s(eta)}")
+        self._progress.update(self._task, completed=self.done, description=desc, eta=f"eta {duration(eta)}")
 
     # ------------------------------------------------------------ events
 
@@ -129,8 +108,8 @@ class Reporter:
             self.walls.append(parent_wall)
             reason = f" - {result.reason}" if result.reason and result.status != "ok" else ""
             line = (
-                f"[{run.index}/{run.total}] {result.status:<7} {run.label}  {fmt_s(result.wall_s)}{reason}"
-                f"  (done {self.done}/{self.total}, eta {fmt_s(self.eta_s())})"
+                f"[{run.index}/{run.total}] {result.status:<7} {run.label}  {duration(result.wall_s)}{reason}"
+                f"  (done {self.done}/{self.total}, eta {duration(self.eta_s())})"
             )
             if self.mode == "rich":
                 style = STATUS_STYLE.get(result.status, "")
@@ -148,23 +127,17 @@ class Reporter:
                 self._progress = None
 
     def table(self, results: list[RunResult], ran: set[str]) -> None:
+        """The one end-of-sweep table (harness.summary): a line per run, kept ones marked."""
         if self.mode == "quiet":
             return
-        t = Table(title=f"sweep {self.name}", show_lines=False)
-        longest = max((len(r.label) for r in results), default=10)
-        room = max(12, min(70, self.console.width - longest - 9 - 6 - 4 - 16))  # 16: borders and padding
-        t.add_column("run", no_wrap=True)
-        t.add_column("status", no_wrap=True, min_width=9)
-        t.add_column("reason", no_wrap=True)
-        t.add_column("wall s", justify="right", no_wrap=True, min_width=6)
-        t.add_column("", no_wrap=True, min_width=4)
-        for r in results:
-            reason = r.reason.splitlines()[0] if r.reason else ""
-            reason = reason if len(reason) <= room else reason[: room - 1] + "…"
-            wall = f"{r.wall_s:.1f}" if r.wall_s is not None else "-"
-            t.add_row(r.label, r.status, reason, wall, "" if r.key in ran else "kept", style=STATUS_STYLE.get(r.status))
+        console = self.console
+        if not self.stream.isatty():  # a log file: room for every column rather than wrapped cells
+            console = Console(file=self.stream, highlight=False, soft_wrap=False, width=TABLE_WIDTH)
+        room = max(12, min(60, console.width - 125))
         with self.lock:
-            self.console.print(t)
+            console.print(run_table(results, ran, f"sweep {self.name}", reason_width=room))
+            for note in footnotes(results):
+                console.print(note, markup=False, highlight=False)
 
 
 class Timer:

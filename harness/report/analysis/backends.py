@@ -1,0 +1,94 @@
+"""Each backend against plain `hf` at the same model, rank, quantisation and weights mode.
+
+Steady-step speed-up = plain steady step / backend steady step, with a bootstrap interval (the two
+cells' draws are independent). One-time cost difference, user-work peak saved, and the break-even job
+length: a backend with faster steady steps but a larger one-time cost (compilation) pays it back after
+(one-time extra) / (step time saved) steps. Backend names come from the results (hf, unsloth, liger, ...).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.report.analysis.cells import Cell
+from harness.report.analysis.stats import NONE, Est, estimate
+
+PLAIN = "hf"
+
+
+@dataclass
+class Pair:
+    plain: Cell
+    other: Cell
+    speedup: Est = NONE  # plain steady / other steady (> 1: the backend is faster)
+    one_time_extra_s: float | None = None  # other one-time - plain one-time
+    peak_saved_mib: float | None = None  # plain user-work peak - other's
+    break_even_steps: float | None = None  # steps after which the backend's total time is lower
+    pays_back: str = ""  # "at once", "after N steps", "never (slower steady steps)", ""
+
+    @property
+    def backend(self) -> str:
+        return self.other.backend
+
+    @property
+    def where(self) -> str:
+        shape = " shape" if self.plain.weights_mode == "shape" else ""
+        return f"{self.plain.candidate} r{self.plain.rank} {self.plain.quant}{shape}"
+
+
+def _key(c: Cell) -> tuple[str, int | None, str, str]:
+    return (c.candidate, c.rank, c.quant, c.weights_mode)
+
+
+def pairs(cells: list[Cell]) -> tuple[list[Pair], list[Cell]]:
+    """(pairs of every non-plain ok cell with its plain ok cell, non-plain ok cells without one)."""
+    plain = {_key(c): c for c in cells if c.ok and c.backend == PLAIN}
+    out: list[Pair] = []
+    alone: list[Cell] = []
+    for c in cells:
+        if not c.ok or c.backend == PLAIN:
+            continue
+        p = plain.get(_key(c))
+        if p is None:
+            alone.append(c)
+        else:
+            out.append(compare(p, c))
+    out.sort(key=lambda x: (x.plain.candidate, x.plain.rank or 0, x.plain.quant, x.backend))
+    return out, alone
+
+
+def compare(plain: Cell, other: Cell) -> Pair:
+    pr = Pair(plain, other)
+    sp, so = plain.steady.mean, other.steady.mean
+    if sp and so:
+        b = plain.boot.get("steady"), other.boot.get("steady")
+        draws = b[0] / b[1] if b[0] is not None and b[1] is not None else None
+        n = min(plain.steady.n, other.steady.n)
+        pr.speedup = estimate(sp / so, draws if draws is not None and np.isfinite(draws).all() else None, n)
+    op, oo = plain.one_time.mean, other.one_time.mean
+    if op is not None and oo is not None:
+        pr.one_time_extra_s = oo - op
+    if plain.peak.mib is not None and other.peak.mib is not None and plain.peak.measure == other.peak.measure:
+        pr.peak_saved_mib = plain.peak.mib - other.peak.mib
+    if sp and so and pr.one_time_extra_s is not None:
+        saved = sp - so
+        extra = pr.one_time_extra_s
+        if saved > 0 and extra <= 0:
+            pr.pays_back = "at once (faster steps, no extra one-time cost)"
+            pr.break_even_steps = 0.0
+        elif saved > 0:
+            pr.break_even_steps = extra / saved
+            pr.pays_back = f"after {math.ceil(pr.break_even_steps):,} steps"
+        elif extra < 0:
+            pr.break_even_steps = extra / saved if saved < 0 else math.inf
+            pr.pays_back = (
+                f"for jobs under {math.floor(pr.break_even_steps):,} steps only (smaller one-time cost, slower steps)"
+                if saved < 0
+                else "at once (smaller one-time cost, same steps)"
+            )
+        else:
+            pr.pays_back = "never (slower steady steps and no smaller one-time cost)"
+    return pr

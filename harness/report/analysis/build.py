@@ -1,0 +1,55 @@
+"""analyse(): every figure the report shows that is computed rather than read, in one pass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from harness.config import JobSettings, parse_job
+from harness.report.analysis import backends as backends_mod
+from harness.report.analysis.cells import Cell, draw_quality, fill_cell, group_cells
+from harness.report.analysis.decision import Decision, decide
+from harness.report.analysis.quality import RunQuality, quality_weights, run_quality
+from harness.report.analysis.stats import RESAMPLES, SEED, rng
+from harness.report.load import ResultSet
+from harness.report.prices import PriceTable
+
+
+@dataclass
+class Analysis:
+    cells: list[Cell]
+    decision: Decision
+    job: JobSettings | None
+    job_from: str  # "the sweep spec" or "given to the report"
+    quality: dict[str, RunQuality]  # run key -> composites
+    quality_weights: dict[str, float]
+    quality_weights_from: str
+    pairs: list[backends_mod.Pair] = field(default_factory=list)
+    unpaired: list[Cell] = field(default_factory=list)  # non-plain cells without a plain one to compare
+
+    def cell_of(self, key: str) -> Cell | None:
+        return next((c for c in self.cells if any(r.key == key for r in c.runs)), None)
+
+
+def analyse(
+    rs: ResultSet,
+    prices: PriceTable,
+    job: JobSettings | str | None = None,
+    quality_weights_override: dict[str, float] | None = None,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> Analysis:
+    """Cells, their bootstrap draws, the decision and the backend comparisons of a results folder."""
+    the_job = parse_job(job, "--job") if isinstance(job, str) else job
+    job_from = "given to the report" if the_job is not None else "the sweep spec"
+    if the_job is None:
+        the_job = rs.spec_job
+    weights, source = quality_weights(rs, quality_weights_override)
+    quality = {r.key: q for r in rs.runs if (q := run_quality(r, weights)) is not None}
+    cells = group_cells(rs.runs)
+    gen = rng(seed)
+    for c in cells:
+        fill_cell(c, the_job, prices, quality, resamples, gen)
+    draw_quality([c for c in cells if c.ok], resamples, gen)
+    decision = decide(cells, rs.ranking_weights.model_dump(), resamples)
+    pairs, unpaired = backends_mod.pairs(cells)
+    return Analysis(cells, decision, the_job, job_from, quality, weights, source, pairs, unpaired)

@@ -1,0 +1,64 @@
+"""Memory the team needs: the peak over the user's work, and the team's GPUs it fits.
+
+"Fits on" uses only the user's work phases (harness.phases.USER_WORK: fine-tune, answers); the
+harness's scoring pass (answer likelihoods over the whole vocabulary) can be larger and is shown apart.
+This module is the one place that decides what a configuration needs: when the memory model
+(harness/memory/) is wired in, `needed` is where its estimate for another GPU or batch replaces the
+measured peak.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness.fmt import join_and
+from harness.report.load import Mem, Run
+from harness.report.prices import BudgetGpu, Fit, PriceTable
+
+
+def peak_of(runs: Sequence[Run]) -> Mem:
+    """The largest user-work peak over the runs (repeats of one cell): what the configuration needs."""
+    mems = [m for r in runs if (m := r.user_peak).mib is not None]
+    return max(mems, key=lambda m: m.mib or 0.0) if mems else Mem(None, None)
+
+
+def scoring_of(runs: Sequence[Run]) -> Mem:
+    mems = [m for r in runs if (m := r.scoring_peak).mib is not None]
+    return max(mems, key=lambda m: m.mib or 0.0) if mems else Mem(None, None)
+
+
+def needed(peak: Mem, device: str | None, prices: PriceTable) -> Fit:
+    """Does the measured user-work peak (plus the price file's margin) fit each of the team's GPUs?"""
+    return prices.fit(peak.mib, peak.measure, device)
+
+
+def smallest_fit(fit: Fit, prices: PriceTable) -> BudgetGpu | None:
+    """The team's GPU with the least memory that the configuration fits on."""
+    ok = [g for g in prices.budget_gpus if fit.fits.get(g.name)]
+    return min(ok, key=lambda g: g.memory_gib) if ok else None
+
+
+def fits_phrase(fit: Fit, prices: PriceTable) -> str | None:
+    """'fits the T4 and every other listed GPU but the Quadro M6000': the price file's first GPU (the team's
+    own, by the file's convention) by name, then the others."""
+    gpus = prices.budget_gpus
+    if not fit.applicable or fit.needed_mib is None or not gpus:
+        return None
+    first, others = gpus[0], gpus[1:]
+    yes = [g.name for g in others if fit.fits.get(g.name)]
+    no = [g.name for g in others if not fit.fits.get(g.name)]
+    if fit.fits.get(first.name):
+        if not others:
+            return f"fits the {first.name}"
+        if not no:
+            return f"fits the {first.name} and every other listed GPU"
+        if not yes:
+            return f"fits the {first.name} but none of the other listed GPUs"
+        if len(yes) <= len(no):
+            return f"fits the {first.name} and, of the others, the {join_and(yes)}"
+        return f"fits the {first.name} and every other listed GPU but the {join_and(no)}"
+    if not yes:
+        return "fits none of the listed GPUs" if others else f"does not fit the {first.name}"
+    if not no:
+        return f"does not fit the {first.name}; it fits every other listed GPU"
+    return f"does not fit the {first.name}; of the others it fits the {join_and(yes)}"
