@@ -11,4 +11,5 @@ __version__ = "0.2.0"
 # 2: the memory/power sampler runs in its own process (a thread took the GIL from launch-bound work).
 # 3: burn-in at the timed batch, latency as its own stage, energy from NVML's counter, shape mode without the
 #    scoring passes, shape-build memory released before the load phase, runs forked from a fork server.
-MEASUREMENT_VERSION = "3"
+# 4: the latency stage burns in once (its longest prompt), not once per prompt.
+MEASUREMENT_VERSION = "4"

@@ -358,10 +358,29 @@ def cmd_report(args: argparse.Namespace) -> int:
     d = Path(args.results_dir)
     if not (d / "runs").is_dir():
         raise UserError(f"{d}: not a results folder (no runs/ inside); give the folder a sweep wrote")
-    files = build_report(d)
+    job = parse_job(args.job) if args.job else None
+    weights = _quality_weights(args.quality_weights) if args.quality_weights else None
+    files = build_report(d, job=job, quality_weights=weights)
     for f in (files.csv, files.markdown, files.html):
         print(f)
     return 0
+
+
+def _quality_weights(text: str) -> dict[str, float]:
+    """'chrf=2,contains=1' -> {"chrf": 2.0, "contains": 1.0}; names are checked by the quality module."""
+    from harness.quality.score import resolve_weights
+
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise UserError(f"--quality-weights: '{part}' is not NAME=NUMBER (e.g. chrf=2,contains=1)") from None
+        if not sep:
+            raise UserError(f"--quality-weights: '{part}' is not NAME=NUMBER (e.g. chrf=2,contains=1)")
+    resolve_weights(out)  # a one-line UserError for an unknown name
+    return out
 
 
 def cmd_grades(args: argparse.Namespace) -> int:
@@ -455,6 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="results.csv, report.md and report.html from a results folder")
     p.add_argument("results_dir")
+    p.add_argument("--job", help="project this fine-tune instead of the spec's: ROWSxEPOCHS@BATCH or a step count")
+    p.add_argument("--quality-weights", help="composite score weights, e.g. chrf=2,contains=1 (no rerun needed)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("grades", help="grade answers by hand on the team's five-level scale")
