@@ -360,7 +360,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UserError(f"{d}: not a results folder (no runs/ inside); give the folder a sweep wrote")
     job = parse_job(args.job) if args.job else None
     weights = _quality_weights(args.quality_weights) if args.quality_weights else None
-    files = build_report(d, job=job, quality_weights=weights)
+    files = build_report(d, job=job, quality_weights=weights, predict_memory=True)
     for f in (files.csv, files.markdown, files.html):
         print(f)
     return 0

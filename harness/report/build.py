@@ -84,11 +84,13 @@ def build_report(
     prices_file: Path | None = None,
     job: JobSettings | str | None = None,
     quality_weights: dict[str, float] | None = None,
+    predict_memory: bool = False,
 ) -> ReportFiles:
     """Read the results folder (result files only) and write the report files into it.
 
     `job` (JobSettings, or --job's text such as '200x3@4') overrides the spec's `job:` block;
-    `quality_weights` override the spec's composite weights. Neither needs a rerun."""
+    `quality_weights` override the spec's composite weights. Neither needs a rerun. `predict_memory`: add the
+    memory model's prediction for each team GPU to "fits on" (imports torch: not in the sweep's parent)."""
     folder = Path(results_dir)
     rs = load_results(folder)
     path, required = _prices_path(rs, prices_file)
@@ -97,6 +99,10 @@ def build_report(
         rs.notes.append("No price file: cost is left empty; the fits-on check has no GPU list.")
     analysis = analyse(rs, prices, job, quality_weights)
     ctx = Context(rs, prices, analysis, notes=rs.notes)
+    if predict_memory and not ctx.all_cpu:
+        from harness.report.analysis.memory import predicted
+
+        ctx.predicted = predicted(analysis.cells)
 
     results_csv = folder / "results.csv"
     write_csv(results_frame(rs, prices, analysis), results_csv)

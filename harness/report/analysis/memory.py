@@ -10,6 +10,7 @@ measured peak.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from harness.fmt import join_and
 from harness.report.load import Mem, Run
@@ -25,6 +26,39 @@ def peak_of(runs: Sequence[Run]) -> Mem:
 def scoring_of(runs: Sequence[Run]) -> Mem:
     mems = [m for r in runs if (m := r.scoring_peak).mib is not None]
     return max(mems, key=lambda m: m.mib or 0.0) if mems else Mem(None, None)
+
+
+def predicted(cells: Sequence[Any]) -> dict[str, list[Any]]:
+    """The memory model's verdict for each ok cell on each team GPU, in the dtype that GPU trains in.
+
+    harness.memory counts activations with torch on the CPU (cached after the first count): this is called
+    by `lora-harness report`, never by the sweep's parent, which does not import torch.
+    """
+    from harness.memory import fit_table
+    from harness.memory.runs import config_from_run, measured_peak, settings_from_run, token_lengths
+
+    out: dict[str, list[Any]] = {}
+    for c in cells:
+        if not c.ok_runs:
+            continue
+        run = c.first.result.to_dict()
+        # The run's own token lengths: recorded by newer runs (the longest row, as its tokenizer cut it),
+        # recomputed from the data file and tokenizer for older ones; unknown -> the model's worst case.
+        seq, prompt, how = (run.get("weights") or {}).get("train_tokens_max"), None, "recorded"
+        if seq is None:
+            try:
+                seq, prompt, _, _ = token_lengths(run)
+                how = "recomputed"
+            except Exception:
+                seq, how = None, "unknown: padded to max_length (worst case)"
+        try:
+            settings = settings_from_run(run, seq_len=seq, prompt_len=prompt)
+            verdicts = fit_table(config_from_run(run), settings, measured=measured_peak(run))
+        except Exception as e:  # one configuration the model cannot take must not sink the report
+            out[c.id] = [(f"no prediction: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}", how)]
+            continue
+        out[c.id] = [(v, how) for v in verdicts]
+    return out
 
 
 def needed(peak: Mem, device: str | None, prices: PriceTable) -> Fit:

@@ -21,6 +21,7 @@ class Context:
     analysis: Analysis
     figures: list[Figure] = field(default_factory=list)  # every figure the sections made, in order
     notes: list[str] = field(default_factory=list)
+    predicted: dict[str, list[Any]] = field(default_factory=dict)  # cell id -> memory model verdicts per GPU
 
     @property
     def runs(self) -> list[Run]:

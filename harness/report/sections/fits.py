@@ -20,14 +20,24 @@ def build(ctx: Context) -> Section:
         "A configuration fits a GPU when the peak of the user's work (fine-tune and answers: NVML per-process"
         f" peak, else torch max reserved) plus a margin of {p.margin:.0%} is at most the GPU's memory. The"
         " harness's own scoring pass (answer likelihoods over the whole vocabulary) is shown apart: it never"
-        " sets 'fits on'. Memory only: dtype and kernel support (bf16, bitsandbytes, Triton) are not checked,"
-        " and a run measured on a larger GPU may have cached more than it needs."
+        " sets 'fits on'. The measured table is memory only (a run measured on a larger GPU may have cached more"
+        " than it needs); the memory model's table predicts each team GPU in the dtype it trains in (no bf16"
+        " before Ampere: fp32 or fp16 on the Quadro M6000, fp16 on the T4) and checks kernel support (Unsloth"
+        " and Liger need compute capability 7.0)."
     )
-    if not gpus:
-        s.p("The price file lists no budget GPUs (fits.gpus).", "note")
-        return s
     if ctx.all_cpu:
         s.p("Not applicable: these are CPU-only runs (no GPU memory was measured).", "note")
+        return s
+    if ctx.predicted:
+        s.add(predicted_table(ctx, [c for c in ctx.analysis.cells if c.ok]))
+    else:
+        s.p(
+            "The memory model's prediction for each team GPU (in the dtype it trains in): run lora-harness report"
+            " on this folder to add it here.",
+            "note",
+        )
+    if not gpus:
+        s.p("The price file lists no budget GPUs (fits.gpus).", "note")
         return s
     s.p(
         "Team GPUs (from the price file, editable): "
@@ -67,3 +77,34 @@ def build(ctx: Context) -> Section:
     ]
     s.add(Table(cols, rows, shape=any(c.shape for c in cells), empty="No ok runs."))
     return s
+
+
+def predicted_table(ctx: Context, cells: list) -> Table:
+    """Predicted vs measured for each team GPU, in the dtype that GPU trains in (harness/memory)."""
+    rows = []
+    for c in cells:
+        for v, tokens in ctx.predicted.get(c.id, []):
+            if isinstance(v, str):  # the model could not predict this configuration: say why
+                rows.append([c.label, None, None, None, None, None, v, None, tokens])
+                continue
+            rows.append(
+                [
+                    c.label,
+                    v.gpu,
+                    v.dtype,
+                    f"{gib(v.predicted_mib)} ({v.peak_phase})",
+                    gib(v.measured_mib) if v.measured_mib is not None else "not measured there",
+                    "yes" if v.fits else "no",
+                    v.reason,
+                    "yes" if v.calibrated else "no (theory and counting only)",
+                    tokens,
+                ]
+            )
+    cols = ["configuration", "GPU", "assumed dtype", "predicted peak (NVML process)", "measured",
+            "fits", "why", "calibrated", "token lengths"]  # fmt: skip
+    return Table(
+        cols,
+        rows,
+        title="Predicted by the memory model (harness/memory): each GPU in the dtype it trains in",
+        empty="No ok runs.",
+    )
