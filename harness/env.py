@@ -31,9 +31,12 @@ def package_versions() -> dict[str, str | None]:
 
 
 def git_state() -> tuple[str | None, bool | None]:
-    """The checkout's commit; on a copy of the tree without .git (the GPU machine), $HARNESS_GIT_SHA."""
+    """The checkout's commit, or $HARNESS_GIT_SHA where it is set: a copy of the tree (the GPU machine) may
+    carry no .git, or a stale one (seen: the session's first commit), so the caller's word wins."""
+    if os.environ.get("HARNESS_GIT_SHA"):
+        return os.environ["HARNESS_GIT_SHA"], None
     if not (REPO_ROOT / ".git").exists():
-        return os.environ.get("HARNESS_GIT_SHA") or None, None
+        return None, None
     try:
         sha = subprocess.run(
             ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10

@@ -6,6 +6,7 @@ Pure functions of plain values (no pandas, no rich): a None figure prints as MIS
 from __future__ import annotations
 
 import math
+import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -176,3 +177,13 @@ def command_text(argv: Sequence[Any] | str | None, root: Path) -> str | None:
     for x in parts:
         out.append(rel_path(x, root) if x.startswith("/") else x)  # type: ignore[arg-type]
     return shlex.join(out)  # type: ignore[arg-type]
+
+
+_MACHINE_PREFIX = re.compile(
+    r"/(?:[^/\s:'\"]+/)*?(?=(?:\.site|site-packages|dist-packages|harness|benchmarks|results)/)"
+)
+
+
+def machine_paths_out(text: str) -> str:
+    """A log excerpt without the machine's own folders: '/work/main/.site/torchao/x.py' -> '.site/torchao/x.py'."""
+    return _MACHINE_PREFIX.sub("", text)

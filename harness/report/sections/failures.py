@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.fmt import machine_paths_out
 from harness.report.render import Code, Details, Section, Table
 from harness.report.sections.base import Context
 
@@ -22,5 +23,6 @@ def build(ctx: Context) -> Section:
     s.add(Table(["run", "status", "reason", "last phase measured", "phases kept", "log"], rows))
     for r in bad:
         if r.result.stderr_tail:
-            s.add(Details(f"stderr tail: {r.label} ({r.status_text})", [Code(r.result.stderr_tail)]))
+            tail = machine_paths_out(r.result.stderr_tail)
+            s.add(Details(f"stderr tail: {r.label} ({r.status_text})", [Code(tail)]))
     return s
