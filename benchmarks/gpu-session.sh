@@ -6,6 +6,7 @@
 # travel into the next call unpacked in `results-carry/` (git ignores it).
 #   check   GPU tests (1,000 MiB tracker accuracy, 50 ms spike) and the harness self-benchmark
 #   r16     make bench MODEL=gemma-2-2b-it WEIGHTS=shape RANKS=16 (the core's GPU check)
+#   cancel  the same run stopped with SIGINT 40 s in (mid fine-tune): its finished phases must be kept
 #   fail3   llama1B at ranks 16/32/64 with the middle run made to fail (injected OOM at step 3)
 #   study   benchmarks/seed-study.yaml (resumes)
 #   ohlora  benchmarks/ohlora.yaml (gemma-2-2b-it r64, plain vs Unsloth)
@@ -46,6 +47,8 @@ for part in "$@"; do
       python3 -m pytest -m gpu -q -p no:cacheprovider tests/test_monitor.py 2>&1 | tee "$out/test-gpu.log"
       python3 -m harness selfbench --out results/selfbench 2>&1 | tee "$out/selfbench.log" ;;
     r16)   sweep r16 make bench PYTHON=python3 MODEL=gemma-2-2b-it WEIGHTS=shape RANKS=16 DATA=$team_data ;;
+    cancel) timeout -s INT -k 30 40 python3 -m harness bench --model gemma-2-2b-it --weights shape --ranks 16 \
+              --data $team_data --results-root results/cancel-check 2>&1 | tee "$out/cancel.log" ;;
     fail3) HARNESS_TEST_HOOKS=1 HARNESS_FAULTS="r32 ~oom@step:3" \
              sweep fail3 python3 -m harness bench --model llama1B --weights shape --ranks 16 32 64 --data $team_data ;;
     study)   sweep study python3 -m harness sweep benchmarks/seed-study.yaml --data $team_data ;;
