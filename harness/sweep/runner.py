@@ -457,8 +457,10 @@ def run_sweep(
                     )  # fmt: skip
                 else:
                     forkserver = None
-                    if start == "fork" and child_module == "harness.run" and any(
-                        get_backend(r.request.backend).forkable for r in to_run
+                    if (
+                        start == "fork"
+                        and child_module == "harness.run"
+                        and any(get_backend(r.request.backend).forkable for r in to_run)
                     ):
                         forkserver = stack.enter_context(_forkserver(reporter, warnings))
                     local = LocalExecutor(
