@@ -12,11 +12,12 @@
 #   ohlora  benchmarks/ohlora.yaml (gemma-2-2b-it r64, plain vs Unsloth)
 #   backends benchmarks/unsloth-vs-plain.yaml: hf / unsloth / liger x none / nf4 (resumes)
 #   unsloth-default  benchmarks/unsloth-default-compile.yaml: Unsloth's shipped compile setting, once
-# Before the first call, here: `make site` (.site, ~60 MiB) and
-#   mkdir -p .shared-carry && cp ../shared/data/OhLoRA_fine_tuning.csv .shared-carry/
-# (../shared does not travel; git ignores .shared-carry, so the team's data never enters the repo).
+# Before the first call, here: `make site` (.site, ~60 MiB), and copy the team's CSV (kept outside this repo)
+#   mkdir -p .shared-carry && cp PATH/TO/OhLoRA_fine_tuning.csv .shared-carry/
+# (git ignores .shared-carry, so the team's data never enters the repo).
 # carry: [".site", ".shared-carry", "results-carry"]
-# The GPU machine gets the tree without .git: start the command with HARNESS_GIT_SHA=$(git rev-parse HEAD),
+# The GPU machine's copy of the tree may carry no .git, or a stale one: start the command with
+# HARNESS_GIT_SHA=$(git rev-parse HEAD) (it wins over any .git there),
 # the value filled in here, so every result records the commit it ran.
 set -uo pipefail
 t0=$SECONDS
@@ -27,10 +28,8 @@ export HARNESS_CACHE=${HARNESS_CACHE:-/tmp/harness-cache} COLUMNS=160
 out=${OUT:-/tmp/out}
 mkdir -p "$out" results
 [ -d results-carry ] && cp -rn results-carry/. results/
-if [ ! -f ../shared/data/OhLoRA_fine_tuning.csv ] && [ -f .shared-carry/OhLoRA_fine_tuning.csv ]; then
-  mkdir -p ../shared/data && cp .shared-carry/OhLoRA_fine_tuning.csv ../shared/data/
-fi
-team_data=../shared/data/OhLoRA_fine_tuning.csv  # the shipped specs default to the sample data
+team_data=${TEAM_DATA:-.shared-carry/OhLoRA_fine_tuning.csv}  # the shipped specs default to the sample data
+[ -f "$team_data" ] || { echo "no team data at $team_data: copy it to .shared-carry/ (see above) or set TEAM_DATA" >&2; exit 2; }
 nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv | tee "$out/gpu.txt"
 
 sweep() {  # sweep NAME ARGS...: stops cleanly (SIGINT -> cancelled rows, resumable) before the deadline

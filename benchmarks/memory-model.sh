@@ -6,8 +6,8 @@
 #   reports/memory-model/README.md         the model, leave-one-out error tables, the team's T4 table
 #   reports/memory-model/*.csv             the same tables as CSV
 # Add later runs by naming their report folders (each with runs/*.json) after the default three.
-# Needs the team's data file where the runs' requests name it (../shared/data/OhLoRA_fine_tuning.csv):
-# the runs' token counts are recomputed from it (see the README, "Token counts").
+# Needs the team's data file at the path the runs' requests name (relative to the project root): the runs'
+# token counts are recomputed from it (see the README, "Token counts").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
