@@ -298,8 +298,8 @@ class RunChild:
         answers = [a.model_dump() for a in self.result.answers]
         per_answer, quality = score_run(answers, bpc, meaningful=self.request.weights == "real")
         for a, s in zip(self.result.answers, per_answer, strict=True):
-            a.scores = {k: v for k, v in s.items() if k != "composite"}  # the report computes composites
-        self.result.quality = Quality.model_validate({k: v for k, v in quality.items() if k != "composite"})
+            a.scores = s  # metrics only: the report computes composites with its own weights
+        self.result.quality = Quality.model_validate(quality)
 
 
 def release_memory(torch: Any, device: str) -> None:

@@ -127,7 +127,7 @@ def composite(summary: Mapping[str, Any], weights: Mapping[str, Any] | None = No
     """COMPOSITE_FORMULA (0..100) applied to one answer's scores or to a stage summary's means.
 
     On a summary it is a point estimate close to, not equal to, the mean of the per-answer
-    composites (which `score_run` reports with its interval). None when a reference-based term with
+    composites (which the report computes, with its interval, in `composite_block`). None when a reference-based term with
     a positive weight is missing (no reference) or no weighted term is defined.
     """
     w = resolve_weights(weights)

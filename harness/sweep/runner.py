@@ -315,7 +315,9 @@ def plan_runs(
         path = req.data.path
         if path not in shas:
             shas[path] = data_sha256(path)
-        packages = package_sets.setdefault((req.backend, req.quant), figure_packages(req))
+        if (req.backend, req.quant) not in package_sets:  # read package metadata once per backend and quant
+            package_sets[(req.backend, req.quant)] = figure_packages(req)
+        packages = package_sets[(req.backend, req.quant)]
         key = run_key(req, shas[path], packages, None if req.device == "cpu" else gpu_name)
         if key in seen:
             warnings.append(f"{req.label}: the same run is listed twice; it runs once")
