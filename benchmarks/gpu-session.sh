@@ -6,9 +6,11 @@
 # travel into the next call unpacked in `results-carry/` (git ignores it).
 #   check   GPU tests (1,000 MiB tracker accuracy, 50 ms spike) and the harness self-benchmark
 #   r16     make bench MODEL=gemma-2-2b-it WEIGHTS=shape RANKS=16 (the core's GPU check)
-#   cancel  the same run stopped with SIGINT 40 s in (mid fine-tune): its finished phases must be kept
+#   cancel  the same run stopped with SIGINT mid fine-tune: its finished phases must be kept
 #   fail3   llama1B at ranks 16/32/64 with the middle run made to fail (injected OOM at step 3)
 #   study   benchmarks/seed-study.yaml (resumes)
+#   repeats 3 repeats of the study's deciding configurations (`lora-harness deciding`), added to its folder
+#   fresh   the study's gemma-2-2b-it r16 with --start fresh (each run a new interpreter), in results/start-fresh
 #   ohlora  benchmarks/ohlora.yaml (gemma-2-2b-it r64, plain vs Unsloth)
 #   backends benchmarks/unsloth-vs-plain.yaml: hf / unsloth / liger x none / nf4 (resumes)
 #   unsloth-default  benchmarks/unsloth-default-compile.yaml: Unsloth's shipped compile setting, once
@@ -46,11 +48,27 @@ for part in "$@"; do
       python3 -m pytest -m gpu -q -p no:cacheprovider tests/test_monitor.py 2>&1 | tee "$out/test-gpu.log"
       python3 -m harness selfbench --out results/selfbench 2>&1 | tee "$out/selfbench.log" ;;
     r16)   sweep r16 make bench PYTHON=python3 MODEL=gemma-2-2b-it WEIGHTS=shape RANKS=16 DATA=$team_data ;;
-    cancel) timeout -s INT -k 30 40 python3 -m harness bench --model gemma-2-2b-it --weights shape --ranks 16 \
-              --data $team_data --results-root results/cancel-check 2>&1 | tee "$out/cancel.log" ;;
+    cancel)  # SIGINT a few seconds into the measured run's fine-tune (not the warm-up run's)
+      python3 -m harness bench --model gemma-2-2b-it --weights shape --ranks 16 --data $team_data \
+        --results-root results/cancel-check >"$out/cancel.log" 2>&1 &
+      pid=$!
+      for _ in $(seq 360); do
+        sleep 0.5
+        ls results/cancel-check/*/runs/*.json 2>/dev/null | grep -v warmup | xargs -r grep -l '"train_setup"' | grep -q . && break
+      done
+      sleep 5; kill -INT $pid; wait $pid; echo "exit $?" >>"$out/cancel.log"; cat "$out/cancel.log" ;;
     fail3) HARNESS_TEST_HOOKS=1 HARNESS_FAULTS="r32 ~oom@step:3" \
              sweep fail3 python3 -m harness bench --model llama1B --weights shape --ranks 16 32 64 --data $team_data ;;
     study)   sweep study python3 -m harness sweep benchmarks/seed-study.yaml --data $team_data ;;
+    repeats)  # 3 repeats of each contender's best configuration (lora-harness deciding), in the study's folder
+      python3 -m harness deciding results/seed-study --top 2 | tee "$out/deciding.txt"
+      while read -r cell; do
+        # shellcheck disable=SC2086  # one option per word
+        sweep repeats python3 -m harness bench --spec benchmarks/seed-study.yaml $cell --repeats 3 --data $team_data
+      done <"$out/deciding.txt" ;;
+    fresh)  # the study's gemma-2-2b-it r16 again, each run a fresh interpreter: the fork server's A/B
+      sweep fresh python3 -m harness bench --spec benchmarks/seed-study.yaml --model gemma-2-2b-it --ranks 16 \
+        --start fresh --data $team_data --results-root results/start-fresh ;;
     ohlora)  sweep ohlora python3 -m harness sweep benchmarks/ohlora.yaml --data $team_data ;;
     backends) sweep backends python3 -m harness sweep benchmarks/unsloth-vs-plain.yaml --data $team_data ;;
     unsloth-default) sweep unsloth-default python3 -m harness sweep benchmarks/unsloth-default-compile.yaml --data $team_data ;;

@@ -239,7 +239,7 @@ def _exit_code(results: list[Any]) -> int:
     return 0
 
 
-def _sweep(spec: SweepSpec, source: str, args: argparse.Namespace) -> int:
+def _sweep(spec: SweepSpec, source: str, args: argparse.Namespace, *, add: bool = False) -> int:
     from harness.report import build_report
     from harness.sweep import run_sweep
 
@@ -257,6 +257,7 @@ def _sweep(spec: SweepSpec, source: str, args: argparse.Namespace) -> int:
         timeout_s=getattr(args, "timeout", None),
         command=invocation(),
         start=getattr(args, "start", "fork"),
+        add=add,
     )
     files = build_report(results_dir)  # the sweep printed its one table; the report adds the answer
     print(files.answer)
@@ -304,7 +305,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     spec = load_sweep_spec(path)
     axes = _axes(args)
     spec = _apply(spec, args, str(path), **({"axes": axes} if axes else {}))
-    return _sweep(spec, str(path), args)
+    # narrowed from the command line (bench --spec S --model M --ranks R --repeats 3): the runs join the
+    # spec's folder, whose earlier runs stay in its report
+    return _sweep(spec, str(path), args, add=bool(axes))
 
 
 def _list_names(args: argparse.Namespace) -> list[str]:
@@ -363,6 +366,24 @@ def cmd_report(args: argparse.Namespace) -> int:
     files = build_report(d, job=job, quality_weights=weights, predict_memory=True)
     for f in (files.csv, files.markdown, files.html):
         print(f)
+    return 0
+
+
+def cmd_deciding(args: argparse.Namespace) -> int:
+    """One line per configuration that decides the ranking: `--model M --ranks R --backends B --quants Q`."""
+    from harness.report.analysis.decision import deciding
+    from harness.report.build import analyse_folder
+
+    d = Path(args.results_dir)
+    if not (d / "runs").is_dir():
+        raise UserError(f"{d}: not a results folder (no runs/ inside); give the folder a sweep wrote")
+    analysis = analyse_folder(d)
+    rows = deciding(analysis.decision, top=args.top)
+    if not rows:
+        raise UserError(f"{d}: no run ended ok, so nothing decides a ranking yet")
+    for row in rows:
+        c = row.cell
+        print(f"--model {c.candidate} --ranks {c.rank} --backends {c.backend} --quants {c.quant}")
     return 0
 
 
@@ -454,7 +475,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ranks", type=int, nargs="+")
     p.add_argument("--backends", nargs="+", choices=BACKEND_NAMES)
     p.add_argument("--quants", nargs="+", choices=QUANTS)
-    p.add_argument("--spec", help="a sweep spec YAML (with --model: that spec's settings for this model)")
+    p.add_argument(
+        "--spec",
+        help="a sweep spec YAML; with --model/--ranks/--backends/--quants: those runs with that spec's settings,"
+        " added to its results folder (its other runs stay in the report)",
+    )
     _add_run_options(p)
     p.set_defaults(func=cmd_bench)
 
@@ -477,6 +502,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--job", help="project this fine-tune instead of the spec's: ROWSxEPOCHS@BATCH or a step count")
     p.add_argument("--quality-weights", help="composite score weights, e.g. chrf=2,contains=1 (no rerun needed)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "deciding",
+        help="the configurations that decide a folder's ranking, as bench options: repeat just these",
+        description="Prints one line per contender's best configuration, e.g.\n"
+        "  lora-harness deciding results/seed-study | while read -r a; do\n"
+        "    lora-harness bench --spec benchmarks/seed-study.yaml $a --repeats 3; done",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("results_dir")
+    p.add_argument("--top", type=int, default=3, help="at most this many configurations (default 3)")
+    p.set_defaults(func=cmd_deciding)
 
     p = sub.add_parser("grades", help="grade answers by hand on the team's five-level scale")
     gs = p.add_subparsers(dest="grades_cmd", required=True)

@@ -12,7 +12,7 @@ import pytest
 from harness.config import parse_job
 from harness.report import build_report
 from harness.report.analysis import Analysis, analyse
-from harness.report.analysis.decision import CLEAR, decide
+from harness.report.analysis.decision import CLEAR, decide, deciding
 from harness.report.load import load_results
 from harness.report.prices import DEFAULT_PRICES_FILE, PriceTable
 from tests.report_fixtures import GEMMA, POLY, QWEN, candidate, make_results_folder, make_run, write_results
@@ -45,6 +45,21 @@ def test_identical_candidates_differing_only_by_noise_tie(tmp_path: Path, seed: 
     if d.confidence < 0.75:
         assert files.answer.startswith("No clear winner between the models")
     assert "no clear winner on" in files.answer.lower()
+
+
+def test_deciding_names_each_contenders_best_configuration(tmp_path: Path) -> None:
+    step_a = 0.9 * 1.43 + 0.004 * 16
+    runs = [make_run(TWIN_A, 16), make_run(TWIN_A, 32), make_run(TWIN_B, 16, train_s=50 * step_a * 1.02),
+            make_run(QWEN, 16, train_s=50 * step_a * 3)]  # fmt: skip
+    folder = write_results(tmp_path / "deciding", runs, ranking=NO_QUALITY)
+    d = _analyse(folder).decision
+    rows = deciding(d, top=3)
+    assert [r.model for r in rows[:2]] == [m.name for m in d.models[:2]] and len({r.model for r in rows}) == len(rows)
+    assert all(
+        r is m.best for r, m in zip(rows, d.models[: len(rows)], strict=True)
+    )  # each model once, at its best configuration
+    assert len(deciding(d, top=1)) == 1
+    assert all(m.first_share < 0.05 for m in d.models[len(rows) :])  # the rest never come first
 
 
 def test_a_clear_difference_ranks_with_high_confidence(tmp_path: Path) -> None:

@@ -411,6 +411,22 @@ def test_collect_results_leaves_out_other_plans(hooks, tmp_path: Path):
     assert collect_results(tmp_path / "nowhere").warnings
 
 
+def test_added_runs_join_the_plan_instead_of_replacing_it(hooks, tmp_path: Path):
+    """Repeats of a deciding configuration (bench --spec S --model M --ranks R --repeats 3) join the study."""
+    first = sweep(tmp_path, [4, 8])
+    spec = make_spec([4], timeout_s=60)
+    spec = SweepSpec.model_validate({**spec.model_dump(mode="json"), "axes": {**spec.axes.model_dump(), "repeats": 2}})
+    out = run_sweep(spec, make_requests(spec), tmp_path / "results", child_module="harness.faults",
+                    progress="plain", kill_grace_s=1.0, add=True)  # fmt: skip
+    assert len(out.ran) == 1 and len(out.kept) == 1  # repeat 1 of r4 is the study's own run
+    table = collect_results(out.results_dir)
+    assert sorted((r.rank, r.request.repeat) for r in table) == [(4, 0), (4, 1), (8, 0)] and not table.warnings
+    manifest = json.loads((out.results_dir / "manifest.json").read_text())
+    assert manifest["spec"]["axes"]["ranks"] == [4, 8]  # the study's spec, its name, job and ranking
+    assert [r["key"] for r in manifest["runs"][:2]] == [r.key for r in first.results]
+    assert len(manifest["invocations"]) == 2
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_ctrl_c_cancels_then_resume_finishes(tmp_path: Path, sig: signal.Signals):
     spec = make_spec([4, 8, 16, 32])

@@ -56,6 +56,13 @@ def _prices_path(rs: ResultSet, prices_file: Path | None) -> tuple[Path | None, 
     return DEFAULT_PRICES_FILE, False
 
 
+def analyse_folder(results_dir: Path, job: JobSettings | str | None = None) -> Analysis:
+    """The analysis of a results folder without writing anything (e.g. which configurations to repeat)."""
+    rs = load_results(Path(results_dir))
+    path, required = _prices_path(rs, None)
+    return analyse(rs, PriceTable.load(path, required=required), job)
+
+
 def _clean_stale(folder: Path, pattern: str, keep: set[Path]) -> None:
     for p in folder.glob(pattern):
         if p not in keep and p.is_file():

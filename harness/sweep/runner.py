@@ -367,10 +367,14 @@ def run_sweep(
     kill_grace_s: float = KILL_GRACE_S,
     progress: str = "auto",
     start: str = "fork",
+    add: bool = False,
 ) -> SweepOutcome:
     """Run a sweep into results_dir/<spec.name>/ (or results_dir itself when it is named spec.name).
 
     Runs whose result is already there with the same key are kept (see `should_run`).
+    `add`: the requests add to the folder's plan instead of replacing it (the runs of the earlier plan
+    stay in the manifest, so in the report): repeats of a few deciding configurations, narrowed from
+    the command line, join the study they belong to.
     `start`: "fork" forks each run from a server that has imported the libraries already (a fresh
     process all the same; see harness/sweep/forkserver.py), "fresh" starts a new interpreter per run.
     Ctrl-C or SIGTERM cancels the running runs, records them as `cancelled`, writes
@@ -445,7 +449,7 @@ def run_sweep(
                 to_run.insert(0, warmup_run(to_run[0], run_timeout))
 
             manifest = _manifest(
-                layout, spec, command, planned, gpus, executor, ray_address, where, started_at, packages
+                layout, spec, command, planned, gpus, executor, ray_address, where, started_at, packages, add=add
             )
             layout.write_manifest(manifest)
 
@@ -544,16 +548,27 @@ def _manifest(
     where: str,
     started_at: str,
     packages: dict[str, str | None],
+    *,
+    add: bool = False,
 ) -> dict[str, Any]:
     old = layout.read_manifest() or {}
+    runs = [{"key": p.key, "stem": p.stem, "label": p.label} for p in planned]
+    if add and isinstance(old.get("runs"), list):
+        # earlier runs first, in their order; the plan's spec stays the study's (name, job, ranking)
+        before = [r for r in old["runs"] if isinstance(r, dict) and "key" in r]
+        known = {r["key"] for r in before}
+        runs = before + [r for r in runs if r["key"] not in known]
+        spec_raw = old.get("spec") if isinstance(old.get("spec"), dict) else spec.model_dump(mode="json")
+    else:
+        spec_raw = spec.model_dump(mode="json")
     invocations = [i for i in old.get("invocations", []) if isinstance(i, dict)][-(MAX_INVOCATIONS - 1) :]
     invocations.append({"started_at": started_at, "finished_at": None, "command": command, "where": where})
     base = _default_gpu_list() if gpus is None and executor == "local" else gpus
     return {
         "manifest_version": MANIFEST_VERSION,
         "name": spec.name,
-        "spec": spec.model_dump(mode="json"),
-        "command": command,
+        "spec": spec_raw,
+        "command": command if not (add and old.get("command")) else old["command"],
         "created_at": old.get("created_at") or started_at,
         "updated_at": started_at,
         "executor": executor,
@@ -561,6 +576,6 @@ def _manifest(
         "gpus": gpus,
         "gpu_baseline": gpu_mod.baseline(base) if executor == "local" else None,
         "packages": packages,
-        "runs": [{"key": p.key, "stem": p.stem, "label": p.label} for p in planned],
+        "runs": runs,
         "invocations": invocations,
     }

@@ -300,3 +300,13 @@ def _time_flip(a: Cell, b: Cell) -> str | None:
     if not longer and n < now:
         return f"{b.candidate} fine-tunes faster for jobs shorter than about {n:,.0f} steps (smaller one-time cost)"
     return None
+
+
+def deciding(d: Decision, top: int = 3, share: float = 0.05) -> list[Row]:
+    """The configurations worth repeating: each contender's best configuration.
+
+    A contender is one of the two best models, or any model first in at least `share` of the resamples;
+    at most `top` in all. Repeating just these measures the run-to-run noise where it can change the choice.
+    """
+    picked = [m.best for i, m in enumerate(d.models) if i < 2 or m.first_share >= share]
+    return picked[: max(top, 0)]
