@@ -8,6 +8,7 @@
 #   r16     make bench MODEL=gemma-2-2b-it WEIGHTS=shape RANKS=16 (the core's GPU check)
 #   cancel  the same run stopped with SIGINT mid fine-tune: its finished phases must be kept
 #   fail3   llama1B at ranks 16/32/64 with the middle run made to fail (injected OOM at step 3)
+#   first-calls  benchmarks/first-calls.py: where the first train steps' and first generate()'s seconds go
 #   study   benchmarks/seed-study.yaml (resumes)
 #   repeats 3 repeats of the study's deciding configurations (`lora-harness deciding`), added to its folder
 #   fresh   the study's gemma-2-2b-it r16 with --start fresh (each run a new interpreter), in results/start-fresh
@@ -54,11 +55,15 @@ for part in "$@"; do
       pid=$!
       for _ in $(seq 360); do
         sleep 0.5
-        ls results/cancel-check/*/runs/*.json 2>/dev/null | grep -v warmup | xargs -r grep -l '"train_setup"' | grep -q . && break
+        # the child's partial result (scratch/<stem>/result.json) lists each phase as it ends
+        ls results/cancel-check/*/scratch/*/result.json 2>/dev/null | grep -v warmup |
+          xargs -r grep -l '"train_setup"' | grep -q . && break
       done
       sleep 5; kill -INT $pid; wait $pid; echo "exit $?" >>"$out/cancel.log"; cat "$out/cancel.log" ;;
     fail3) HARNESS_TEST_HOOKS=1 HARNESS_FAULTS="r32 ~oom@step:3" \
              sweep fail3 python3 -m harness bench --model llama1B --weights shape --ranks 16 32 64 --data $team_data ;;
+    first-calls) python3 benchmarks/first-calls.py --model gemma-2-2b-it --out results/first-calls 2>&1 |
+                   tee "$out/first-calls.log" ;;
     study)   sweep study python3 -m harness sweep benchmarks/seed-study.yaml --data $team_data ;;
     repeats)  # 3 repeats of each contender's best configuration (lora-harness deciding), in the study's folder
       python3 -m harness deciding results/seed-study --top 2 | tee "$out/deciding.txt"

@@ -513,3 +513,22 @@ def test_cli_report_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     assert str(folder / "report.html") in out and str(folder / "results.csv") in out
     assert SMOL["name"] in (folder / "report.md").read_text(encoding="utf-8")
+
+
+def test_sweep_overhead_parts_add_up_to_the_wall_time() -> None:
+    """The team's work (user-work phases of ok runs) and the harness's parts sum to the invocation's wall."""
+    from harness.phases import USER_WORK
+    from harness.report.sections.selfbench import overhead_parts
+
+    ok = make_run(GEMMA, 16, weights="shape", one_time={"latency_tuned_burn_in_s": 7.0})
+    ok.wall_s = sum(p.wall_s for p in ok.phases.values()) + 7.0 + 4.0  # 4 s of start-up outside phases
+    bad = make_run(GEMMA, 32, weights="shape", status="oom", reason="CUDA out of memory")
+    bad.wall_s = 9.0
+    wall = ok.wall_s + bad.wall_s + 30.0 + 2.5  # a 30 s warm-up run and 2.5 s of the parent's own
+    parts = overhead_parts([ok, bad], wall, 30.0)
+    work = sum(p.wall_s for k, p in ok.phases.items() if k in USER_WORK)
+    assert parts["work"] == pytest.approx(work) and work > 0
+    assert parts["burn_ins"] == 7.0 and parts["startup"] == pytest.approx(4.0) and parts["not_ok"] == 9.0
+    assert parts["between"] == pytest.approx(2.5)
+    assert sum(v for v in parts.values() if v is not None) == pytest.approx(wall)
+    assert overhead_parts([ok], ok.wall_s, None)["between"] is None  # no warm-up figure: nothing to subtract

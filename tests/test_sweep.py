@@ -425,6 +425,7 @@ def test_added_runs_join_the_plan_instead_of_replacing_it(hooks, tmp_path: Path)
     assert manifest["spec"]["axes"]["ranks"] == [4, 8]  # the study's spec, its name, job and ranking
     assert [r["key"] for r in manifest["runs"][:2]] == [r.key for r in first.results]
     assert len(manifest["invocations"]) == 2
+    assert manifest["invocations"][-1]["warmup_s"] == 0.0 and manifest["invocations"][-1]["workers"] == 1  # CPU
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

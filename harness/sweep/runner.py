@@ -490,6 +490,7 @@ def run_sweep(
         results = [by_key[p.key] for p in planned if p.key in by_key]
         ran = [p.key for p in to_run if p.key in recorder.results]
         children = sum(recorder.results[k].wall_s or 0.0 for k in ran)
+        warmup_s = sum(recorder.results[k].wall_s or 0.0 for k in ran if recorder.results[k].request.warmup)
         overhead = wall - children / workers
         outcome = SweepOutcome(
             results_dir=layout.root,
@@ -515,6 +516,8 @@ def run_sweep(
             counts=outcome.counts,
             wall_s=round(wall, 3),
             overhead_s=round(overhead, 3),
+            warmup_s=round(warmup_s, 3),  # the warm-up run's own time (its result is not in the report)
+            workers=workers,
         )
         manifest["updated_at"] = invocation["finished_at"]
         layout.write_manifest(manifest)
