@@ -19,10 +19,12 @@
 #   mkdir -p .shared-carry && cp PATH/TO/OhLoRA_fine_tuning.csv .shared-carry/
 # (git ignores .shared-carry, so the team's data never enters the repo).
 # carry: [".site", ".shared-carry", "results-carry"]
-# The GPU machine's copy of the tree may carry no .git, or a stale one: start the command with
-# HARNESS_GIT_SHA=$(git rev-parse HEAD) (it wins over any .git there),
-# the value filled in here, so every result records the commit it ran.
+# The GPU machine's copy of the tree may carry no .git, or a stale one: start the command with the commit
+# written out, HARNESS_GIT_SHA=<the sha of `git rev-parse HEAD` here> (it wins over any .git there). Not
+# $(git rev-parse HEAD) inside the command: that runs there and reads the stale .git (it recorded cdb53d2
+# for runs of 03eaab4 once). The script refuses to start without it.
 set -uo pipefail
+[[ ${HARNESS_GIT_SHA:-} =~ ^[0-9a-f]{7,40}$ ]] || { echo "set HARNESS_GIT_SHA=<commit sha> (see the top of this file)" >&2; exit 2; }
 t0=$SECONDS
 deadline=${DEADLINE_S:-560}
 left() { echo $((deadline - (SECONDS - t0))); }

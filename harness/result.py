@@ -73,6 +73,7 @@ class Effective(Model):
     lr_scheduler: str | None = None
     learning_rate: float | None = None
     max_length: int | None = None
+    attention: str | None = None  # attention implementation the model runs (eager, sdpa, RWKV's loop or kernel)
     padding: str | None = None  # e.g. "longest", "multiple of 256"
     packing: bool | None = None
     padding_free: bool | None = None

@@ -260,6 +260,7 @@ class RunChild:
         self.result.loss_curve = train.loss_curve(trainer)
         extra = {
             "dtype": common.dtype_name(dtype),
+            "attention": common.attention_kernel(model),
             "lora_targets": lora_info.get("lora_targets"),
             "quantized_modules": load_info.get("quantized_modules"),
             "unsloth_path": load_info.get("unsloth_path"),

@@ -236,3 +236,29 @@ def test_backend_modules_do_not_import_torch() -> None:
     code = "import sys, harness.backends, harness.backends.capability; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_attention_kernel_reads_the_model_not_the_request() -> None:
+    """RWKV's step time depends on whether its hub kernel loaded; other models name their implementation."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from harness.backends.common import attention_kernel
+
+    rwkv = AutoModelForCausalLM.from_config(
+        AutoConfig.for_model(
+            "rwkv",
+            hidden_size=32,
+            num_hidden_layers=2,
+            vocab_size=64,
+            context_length=16,
+            attention_hidden_size=32,
+            intermediate_size=64,
+        )
+    )
+    assert attention_kernel(rwkv).startswith("rwkv pytorch loop")  # no CUDA here: never the kernel
+    llama = AutoModelForCausalLM.from_config(
+        AutoConfig.for_model(
+            "llama", hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64, vocab_size=64
+        )
+    )
+    assert attention_kernel(llama) == llama.config._attn_implementation

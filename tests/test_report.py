@@ -342,11 +342,12 @@ def test_result_files_outside_the_plan_and_warm_up_runs_are_left_out(tmp_path: P
     warm.write(folder / "runs" / f"{file_stem(warm)}.json")
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     manifest["runs"].append({"key": "f" * 64, "stem": "planned-but-not-run", "label": "qwen r256 planned"})
-    manifest["runs"].append({"key": warm.key, "stem": file_stem(warm), "label": warm.label})
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     files = build_report(folder)
     assert len(_csv(files.results_csv)) == 9
     assert any("earlier plan" in n for n in files.notes) and any("warm-up" in n for n in files.notes)
+    # a warm-up's key is never in the manifest: it is a warm-up, not a file of an earlier plan
+    assert not any("earlier plan" in n and file_stem(warm) in n for n in files.notes)
     html = files.html.read_text(encoding="utf-8")
     assert "have no readable result file" in html and "qwen r256 planned" in html
 
@@ -532,3 +533,36 @@ def test_sweep_overhead_parts_add_up_to_the_wall_time() -> None:
     assert parts["between"] == pytest.approx(2.5)
     assert sum(v for v in parts.values() if v is not None) == pytest.approx(wall)
     assert overhead_parts([ok], ok.wall_s, None)["between"] is None  # no warm-up figure: nothing to subtract
+
+
+def test_shape_runs_without_batched_answers_compare_their_one_at_a_time_stage(tmp_path: Path) -> None:
+    """Shape mode runs no batched answers: the published-figures table says so and takes the latency stage."""
+    run = make_run(GEMMA, 16, weights="shape")
+    phases = {k: v for k, v in run.phases.items() if not k.startswith(("generate_", "eval_"))}
+    phases["latency_tuned"] = run.phases["generate_tuned"].model_copy(update={"torch_max_allocated_mib": 5147.0})
+    run = run.model_copy(update={"phases": phases})
+    files = build_report(write_results(tmp_path / "shape-latency", [run]))
+    md = files.markdown.read_text(encoding="utf-8")
+    table = md[md.index("## Ours vs the team's published figures") :]
+    row = next(line for line in table.splitlines() if line.startswith("| gemma-2-2b-it r16"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[10] == "—" and cells[13] == "5147"  # no batched figure; the latency stage's allocation
+
+
+def test_what_set_the_figures_apart_is_said_up_front(tmp_path: Path) -> None:
+    """Stand-in tokenizers and RWKV without its kernel are warned about under "What was run"."""
+    run = make_run(POLY, 16, weights="shape")
+    weights = run.weights.model_copy(update={"tokenizer_kind": "stand-in"})  # type: ignore[union-attr]
+    cand = run.request.candidate.model_copy(update={"model_type": "rwkv"})
+    effective = run.effective.model_copy(update={"attention": "rwkv pytorch loop (no kernel)"})  # type: ignore[union-attr]
+    run = run.model_copy(
+        update={
+            "weights": weights,
+            "effective": effective,
+            "request": run.request.model_copy(update={"candidate": cand}),
+        }
+    )
+    md = build_report(write_results(tmp_path / "apart", [run])).markdown.read_text(encoding="utf-8")
+    overview = md[md.index("## What was run") : md.index("## Environment")]
+    assert "Stand-in tokenizer for polyglot-ko-1.3b" in overview
+    assert "polyglot-ko-1.3b ran RWKV attention as transformers' PyTorch loop" in overview

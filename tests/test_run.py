@@ -28,6 +28,7 @@ def test_every_family_trains_and_answers(family: str, tmp_path: Path, shape_cach
     assert eff is not None
     assert eff.global_steps == 2 and eff.effective_batch == 4 and eff.grad_accum == 1
     assert eff.gradient_checkpointing is False and eff.dtype == "fp32"
+    assert eff.attention and (eff.attention.startswith("rwkv pytorch loop") if family == "rwkv" else True)
     assert eff.trainable_params and eff.trainable_params < eff.total_params
     assert res.steps is not None and len(res.steps.times_s) == 2 and res.steps.burn_in_steps == 1
     # shape mode: random weights have no quality, so no batched answers and no likelihood pass; the

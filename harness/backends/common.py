@@ -37,6 +37,24 @@ def prepare_tokenizer(tok: Any) -> dict[str, Any]:
     return info
 
 
+def attention_kernel(model: Any) -> str | None:
+    """The attention implementation the loaded model really runs (config's, or RWKV's kernel state).
+
+    RWKV has no attention implementation to choose: transformers 5 runs its recurrence as a step-by-step
+    PyTorch loop unless a CUDA kernel from the hub (`kernels-community/rwkv`, through the `kernels`
+    package and ninja) loaded when the model was built, which decides its step time several-fold.
+    """
+    import sys
+
+    config = getattr(model, "config", None)
+    if getattr(config, "model_type", None) == "rwkv":
+        mod = sys.modules.get("transformers.models.rwkv.modeling_rwkv")
+        loaded = getattr(mod, "rwkv_cuda_kernel", None) is not None
+        return "rwkv hub kernel" if loaded else "rwkv pytorch loop (no kernel: needs `kernels`, ninja, hub access)"
+    impl = getattr(config, "_attn_implementation", None)
+    return str(impl) if impl else None
+
+
 def count_params(model: Any) -> dict[str, int]:
     seen: set[int] = set()
     total = trainable = fp32 = 0

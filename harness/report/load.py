@@ -335,14 +335,14 @@ def load_results(folder: Path) -> ResultSet:
             corrupt.append((path.name, why))
             notes.append(f"runs/{path.name}: skipped, {why}")
             continue
+        if res.request.warmup:  # before the plan check: warm-up keys are never in the manifest
+            warmups.append(path.name)  # pays the machine's first-run costs: never reported
+            continue
         if plan and res.key not in plan:
             stale.append(path.name)  # an earlier plan of this sweep (changed request, packages, data or GPU)
             continue
         if res.key in seen:
             notes.append(f"runs/{path.name}: skipped, a second result file for key {res.key[:12]}")
-            continue
-        if res.request.warmup:
-            warmups.append(path.name)  # pays the machine's first-run costs: never reported
             continue
         seen.add(res.key)
         runs.append(Run(res, path.name))

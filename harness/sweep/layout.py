@@ -202,6 +202,8 @@ def collect_results(results_dir: Path, *, manifest_only: bool = True) -> Collect
         except CorruptResult as e:
             warnings.append(f"{e}; skipped")
             continue
+        if r.request.warmup:
+            continue  # a sweep's warm-up run: never reported (its time is in the manifest's invocation)
         if order is not None and r.key not in order:
             stale += 1
             continue

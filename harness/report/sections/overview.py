@@ -1,9 +1,11 @@
-"""What was run: the command as typed, how many result files, which planned runs have none, corrupt files."""
+"""What was run: the command as typed, how many result files, what set the figures apart from a team's run
+(stand-in tokenizers, RWKV without its kernel), which planned runs have none, corrupt files."""
 
 from __future__ import annotations
 
 from collections import Counter
 
+from harness.fmt import join_and
 from harness.report.render import Code, Section, Table
 from harness.report.sections.base import Context
 
@@ -19,6 +21,27 @@ def build(ctx: Context) -> Section:
         s.p(
             "Runs marked (injected) failed on purpose: a fault was injected to test the harness (HARNESS_FAULTS);"
             " they say nothing about the model.",
+            "warn",
+        )
+    stand_in = sorted(
+        {r.candidate for r in rs.runs if r.result.weights and r.result.weights.tokenizer_kind == "stand-in"}
+    )
+    if stand_in:
+        s.p(
+            f"Stand-in tokenizer for {join_and(stand_in)}: the real one was not reachable, so a byte-level BPE"
+            " trained on the data file set the sequence lengths. Step time, memory and answer lengths follow"
+            " those lengths, not the model's own; with the real tokenizer they move with the tokens per row.",
+            "warn",
+        )
+    rwkv = [r for r in rs.runs if r.result.request.candidate.model_type == "rwkv" and r.result.effective]
+    loops = sorted({r.candidate for r in rwkv if (r.result.effective.attention or "").startswith("rwkv pytorch")})
+    unknown = sorted({r.candidate for r in rwkv if r.result.effective.attention is None})
+    if loops or unknown:
+        how = "ran" if loops else "may have run (not recorded by these runs)"
+        s.p(
+            f"{join_and(loops or unknown)} {how} RWKV attention as transformers' PyTorch loop: its CUDA kernel"
+            " comes from the hub (the `kernels` package, ninja) and loads only where both are. With it, steps"
+            " are several times faster: read these times as an upper bound.",
             "warn",
         )
     planned = rs.planned_keys

@@ -48,7 +48,9 @@ def build(ctx: Context) -> Section:
             continue
         shown.append(r)
         fs, fm = _by_rank(pub.get("finetune_s")), _by_rank(pub.get("finetune_mb"))
-        train, gen = r.phase("train"), r.phase("generate_tuned")
+        # the batched answers' phase, else (shape mode runs none) the one-at-a-time answers'
+        batched = r.phase("generate_tuned")
+        train, gen = r.phase("train"), batched or r.phase("latency_tuned")
         g = r.gen("tuned")
         t_alloc = train.torch_max_allocated_mib if train else None
         g_alloc = gen.torch_max_allocated_mib if gen else None
@@ -66,7 +68,7 @@ def build(ctx: Context) -> Section:
                 fnum(their_mb, 0),
                 ratio(t_alloc, their_mb),
                 fnum(g.latency_s_per_answer, 2) if g else None,
-                f"{g.s_per_answer:.2f} (batch {g.batch_size})" if g else None,
+                f"{g.s_per_answer:.2f} (batch {g.batch_size})" if g and batched else None,
                 fnum(pub.get("inference_s"), 2),
                 ratio(g.latency_s_per_answer if g else None, pub.get("inference_s")),
                 fnum(g_alloc, 0),
