@@ -6,7 +6,7 @@
 # travel into the next call unpacked in `results-carry/` (git ignores it).
 #   check   GPU tests (1,000 MiB tracker accuracy, 50 ms spike) and the harness self-benchmark
 #   r16     make bench MODEL=gemma-2-2b-it WEIGHTS=shape RANKS=16 (the core's GPU check)
-#   cancel  the same run stopped with SIGINT mid fine-tune: its finished phases must be kept
+#   cancel  the same run stopped (SIGTERM, as Ctrl-C) mid fine-tune: its finished phases must be kept
 #   fail3   llama1B at ranks 16/32/64 with the middle run made to fail (injected OOM at step 3)
 #   first-calls  benchmarks/first-calls.py: where the first train steps' and first generate()'s seconds go
 #   study   benchmarks/seed-study.yaml (resumes)
@@ -51,7 +51,7 @@ for part in "$@"; do
       python3 -m pytest -m gpu -q -p no:cacheprovider tests/test_monitor.py 2>&1 | tee "$out/test-gpu.log"
       python3 -m harness selfbench --out results/selfbench 2>&1 | tee "$out/selfbench.log" ;;
     r16)   sweep r16 make bench PYTHON=python3 MODEL=gemma-2-2b-it WEIGHTS=shape RANKS=16 DATA=$team_data ;;
-    cancel)  # SIGINT a few seconds into the measured run's fine-tune (not the warm-up run's)
+    cancel)  # stopped a few seconds into the measured run's fine-tune (not the warm-up run's)
       python3 -m harness bench --model gemma-2-2b-it --weights shape --ranks 16 --data $team_data \
         --results-root results/cancel-check >"$out/cancel.log" 2>&1 &
       pid=$!
@@ -61,7 +61,8 @@ for part in "$@"; do
         ls results/cancel-check/*/scratch/*/result.json 2>/dev/null | grep -v warmup |
           xargs -r grep -l '"train_setup"' | grep -q . && break
       done
-      sleep 5; kill -INT $pid; wait $pid; echo "exit $?" >>"$out/cancel.log"; cat "$out/cancel.log" ;;
+      # SIGTERM, which the sweep takes as Ctrl-C: a background job of a script ignores SIGINT
+      sleep 5; kill -TERM $pid; wait $pid; echo "exit $?" >>"$out/cancel.log"; cat "$out/cancel.log" ;;
     fail3) HARNESS_TEST_HOOKS=1 HARNESS_FAULTS="r32 ~oom@step:3" \
              sweep fail3 python3 -m harness bench --model llama1B --weights shape --ranks 16 32 64 --data $team_data ;;
     first-calls) python3 benchmarks/first-calls.py --model gemma-2-2b-it --out results/first-calls 2>&1 |
