@@ -12,6 +12,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 if [ "$#" -eq 0 ]; then
-  set -- reports/seed-study-h100 reports/bench-gemma-2-2b-it-r16-h100 reports/sweep-failure-h100
+  set -- reports/seed-study-h100-m2 reports/bench-gemma-2-2b-it-r16-h100 reports/sweep-failure-h100
 fi
 exec "$PY" -m harness.memory.fit --write "$@"

@@ -321,7 +321,7 @@ class SweepSpec(Strict):
     ranking: RankingWeights = RankingWeights()
     quality_weights: dict[str, float] | None = None  # composite score weights, applied at report time
     job: JobSettings | None = None  # the team's real fine-tune, projected from the measured steps
-    warmup: bool = True  # on a GPU, one unreported run first pays the machine's first-run costs
+    warmup: bool = True  # on a GPU, one unreported run first pays the machine's first-run costs (once per boot)
     prices: str = "benchmarks/gpu-prices.yaml"
 
     @field_validator("quality_weights")

@@ -645,3 +645,28 @@ def test_real_child_oom_and_segv_rows(tmp_path: Path, shape_cache: Path, monkeyp
     assert rows[8].status == "oom" and "out of memory" in rows[8].reason
     assert rows[16].status == "crashed" and rows[16].reason.startswith("killed by SIGSEGV")
     assert rows[4].environment is not None  # the child's own result, kept as written
+
+
+def test_warm_up_runs_once_per_boot_and_gpu(hooks, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A fresh machine gets a warm-up run first; a later sweep on the same boot and GPU does not."""
+    from harness.sweep import warmth
+
+    boot = tmp_path / "boot_id"
+    boot.write_text("boot-1\n")
+    monkeypatch.setattr(warmth, "BOOT_ID_FILE", boot)
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(gpu_mod, "key_gpu_name", lambda indices: "Fake GPU 80GB")
+    first = sweep(tmp_path, [4], device="auto")
+    inv = json.loads((first.results_dir / "manifest.json").read_text())["invocations"][-1]
+    assert inv["warmup"] == "ran" and len(first.ran) == 2  # the warm-up, then the run
+    assert any("-warmup-" in p.name for p in (first.results_dir / "runs").glob("*.json"))
+
+    again = sweep(tmp_path, [4, 8], device="auto")
+    inv = json.loads((again.results_dir / "manifest.json").read_text())["invocations"][-1]
+    assert inv["warmup"].startswith("skipped") and len(again.ran) == 1 and inv["warmup_s"] == 0.0
+
+    boot.write_text("boot-2\n")  # rebooted, or another machine
+    third = sweep(tmp_path, [4, 8, 16], device="auto")
+    assert json.loads((third.results_dir / "manifest.json").read_text())["invocations"][-1]["warmup"] == "ran"
+    monkeypatch.setattr(warmth, "BOOT_ID_FILE", tmp_path / "none")  # no boot id: always warm up
+    assert not warmth.is_warm("Fake GPU 80GB local")

@@ -32,7 +32,7 @@ from harness.memory.runs import Observation
 from harness.memory.team import t4_markdown, t4_table
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_RUNS = ("reports/seed-study-h100", "reports/bench-gemma-2-2b-it-r16-h100", "reports/sweep-failure-h100")
+DEFAULT_RUNS = ("reports/seed-study-h100-m2", "reports/bench-gemma-2-2b-it-r16-h100", "reports/sweep-failure-h100")
 REPORT_DIR = REPO / "reports" / "memory-model"
 PHASES = ("train", "generate")
 

@@ -119,7 +119,7 @@ against our measured H100 runs (leave one candidate out) and against the team's 
 **Command** (CPU only, no GPU run; {dt.date.today().isoformat()}):
 
     {command}
-    # = python -m harness.memory.fit --write reports/seed-study-h100 reports/bench-gemma-2-2b-it-r16-h100 reports/sweep-failure-h100
+    # = python -m harness.memory.fit --write reports/seed-study-h100-m2 reports/bench-gemma-2-2b-it-r16-h100 reports/sweep-failure-h100
 
 It writes this file, `loo-candidate.csv`, `loo-family.csv`, `t4-team.csv` and
 `harness/memory/coefficients.yaml`. Activation bytes were counted with {acts.source.split("(")[-1].rstrip(")")};

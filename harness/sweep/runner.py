@@ -26,6 +26,7 @@ from harness.config import RunRequest, SweepSpec
 from harness.errors import UserError
 from harness.fmt import duration as fmt_s
 from harness.result import RunResult
+from harness.sweep import warmth
 from harness.sweep.caches import shared_cache_env
 from harness.sweep.child import ChildProcess, child_command, child_env, now_iso
 from harness.sweep.forkserver import ForkServer
@@ -445,8 +446,16 @@ def run_sweep(
                     assert existing is not None
                     kept.append(existing)
 
+            # the machine's first-run costs, once per boot and GPU (warmth.py); Ray's machines are not known here
+            warm_id = f"{key_gpu} {where}" if ray_session is None and key_gpu is not None else None
+            warmup = "off"
             if to_run and spec.warmup and key_gpu is not None and to_run[0].request.device != "cpu":
-                to_run.insert(0, warmup_run(to_run[0], run_timeout))
+                if warm_id is not None and warmth.is_warm(warm_id):
+                    warmup = "skipped: a run on this GPU ended ok since the machine booted"
+                    reporter.message(f"no warm-up run ({warmup.removeprefix('skipped: ')})")
+                else:
+                    to_run.insert(0, warmup_run(to_run[0], run_timeout))
+                    warmup = "ran"
 
             manifest = _manifest(
                 layout, spec, command, planned, gpus, executor, ray_address, where, started_at, packages, add=add
@@ -486,6 +495,10 @@ def run_sweep(
             ) from None
 
         wall = time.monotonic() - timer_t0
+        if warm_id is not None and any(
+            r.status == "ok" and r.request.device != "cpu" for r in recorder.results.values()
+        ):
+            warmth.mark_warm(warm_id)
         by_key = {r.key: r for r in kept} | recorder.results
         results = [by_key[p.key] for p in planned if p.key in by_key]
         ran = [p.key for p in to_run if p.key in recorder.results]
@@ -516,6 +529,7 @@ def run_sweep(
             counts=outcome.counts,
             wall_s=round(wall, 3),
             overhead_s=round(overhead, 3),
+            warmup=warmup,  # "ran", "off", or why it was skipped
             warmup_s=round(warmup_s, 3),  # the warm-up run's own time (its result is not in the report)
             workers=workers,
         )
