@@ -16,7 +16,9 @@ something of the harness's own:
    CPU and self CUDA time, so the difference has a name;
 4. generate(): the same prompt twice, 80 new tokens, then a prompt of another length.
 
-Writes first-calls.json (every time) and profile-*.txt (the top ops) under --out.
+Writes first-calls.json (every time) and profile-*.txt (the top ops) under --out. Run it again with
+CUDA_MODULE_LOADING=EAGER (gpu-session.sh does): if the first visits get cheap and the build dear, the cost is
+CUDA loading each new kernel (cuBLAS picks other kernels for other shapes) on first use, once per process.
 """
 
 from __future__ import annotations

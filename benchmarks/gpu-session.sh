@@ -65,8 +65,11 @@ for part in "$@"; do
       sleep 5; kill -TERM $pid; wait $pid; echo "exit $?" >>"$out/cancel.log"; cat "$out/cancel.log" ;;
     fail3) HARNESS_TEST_HOOKS=1 HARNESS_FAULTS="r32 ~oom@step:3" \
              sweep fail3 python3 -m harness bench --model llama1B --weights shape --ranks 16 32 64 --data $team_data ;;
-    first-calls) python3 benchmarks/first-calls.py --model gemma-2-2b-it --out results/first-calls 2>&1 |
-                   tee "$out/first-calls.log" ;;
+    first-calls)  # twice: CUDA's default lazy kernel loading, then every kernel loaded at start-up
+      python3 benchmarks/first-calls.py --model gemma-2-2b-it --out results/first-calls/lazy 2>&1 |
+        tee "$out/first-calls.log"
+      CUDA_MODULE_LOADING=EAGER python3 benchmarks/first-calls.py --model gemma-2-2b-it \
+        --out results/first-calls/eager 2>&1 | tee -a "$out/first-calls.log" ;;
     study)   sweep study python3 -m harness sweep benchmarks/seed-study.yaml --data $team_data ;;
     repeats)  # 3 repeats of each contender's best configuration (lora-harness deciding), in the study's folder
       python3 -m harness deciding results/seed-study --top 2 | tee "$out/deciding.txt"
