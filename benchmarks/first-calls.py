@@ -34,6 +34,12 @@ import torch
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+DEVICE = "cuda"  # --device cpu: a smoke check of this script on a machine without a GPU (figures meaningless)
+
+
+def sync() -> None:
+    if DEVICE == "cuda":
+        sync()
 
 
 def candidate(name: str) -> dict:
@@ -50,7 +56,7 @@ def build(c: dict, rank: int):
 
     cfg = AutoConfig.for_model(c["model_type"], **(c.get("shape_config") or {}))
     torch.manual_seed(0)
-    with torch.device("cuda"):
+    with torch.device(DEVICE):
         model = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16)
     lora = LoraConfig(r=rank, lora_alpha=16, lora_dropout=0.05, target_modules=c.get("lora_target_modules"),
                       task_type="CAUSAL_LM")  # fmt: skip
@@ -62,17 +68,17 @@ def build(c: dict, rank: int):
 
 
 def step(model, opt, length: int, vocab: int, batch: int) -> float:
-    x = torch.randint(0, vocab, (batch, length), device="cuda")
+    x = torch.randint(0, vocab, (batch, length), device=DEVICE)
     mask = torch.ones_like(x)
     mask[0, : length // 3] = 0  # padding in one row, as "longest in batch" padding gives
-    torch.cuda.synchronize()
+    sync()
     t = time.perf_counter()
-    with torch.autocast("cuda", dtype=torch.bfloat16):
+    with torch.autocast(DEVICE, dtype=torch.bfloat16):
         loss = model(input_ids=x, attention_mask=mask, labels=x).loss
     loss.backward()
     opt.step()
     opt.zero_grad(set_to_none=True)
-    torch.cuda.synchronize()
+    sync()
     return time.perf_counter() - t
 
 
@@ -80,10 +86,11 @@ def profile(model, opt, length: int, vocab: int, batch: int, path: Path) -> floa
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as prof
 
-    with prof(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as p:
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if DEVICE == "cuda" else [])
+    with prof(activities=acts) as p:
         dt = step(model, opt, length, vocab, batch)
     text = [f"step at length {length}: {dt:.3f} s"]
-    for key in ("self_cpu_time_total", "self_cuda_time_total"):
+    for key in ("self_cpu_time_total",) + (("self_cuda_time_total",) if DEVICE == "cuda" else ()):
         text.append(p.key_averages().table(sort_by=key, row_limit=25))
     path.write_text("\n\n".join(text), encoding="utf-8")
     return dt
@@ -93,13 +100,13 @@ def generate_times(model, vocab: int, lengths: list[int], new_tokens: int) -> li
     model.eval()
     out = []
     for n in lengths:
-        x = torch.randint(0, vocab, (1, n), device="cuda")
-        torch.cuda.synchronize()
+        x = torch.randint(0, vocab, (1, n), device=DEVICE)
+        sync()
         t = time.perf_counter()
         with torch.no_grad():
             model.generate(input_ids=x, attention_mask=torch.ones_like(x), max_new_tokens=new_tokens,
                            min_new_tokens=new_tokens, do_sample=False)  # fmt: skip
-        torch.cuda.synchronize()
+        sync()
         out.append({"prompt_tokens": n, "new_tokens": new_tokens, "s": round(time.perf_counter() - t, 3)})
     model.train()
     return out
@@ -111,18 +118,24 @@ def main() -> int:
     ap.add_argument("--rank", type=int, default=16)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--out", default="results/first-calls")
+    ap.add_argument("--device", choices=["cuda", "cpu"], default="cuda", help="cpu: a smoke check of the script")
+    ap.add_argument("--shape", help="shape_config overrides as JSON (a smaller model for the smoke check)")
     a = ap.parse_args()
-    if not torch.cuda.is_available():
+    global DEVICE
+    DEVICE = a.device
+    if DEVICE == "cuda" and not torch.cuda.is_available():
         sys.exit("first-calls: needs a CUDA GPU (the costs it looks for are the GPU's first calls)")
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     c = candidate(a.model)
+    if a.shape:
+        c["shape_config"] = {**(c.get("shape_config") or {}), **json.loads(a.shape)}
     t0 = time.perf_counter()
     model, vocab = build(c, a.rank)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)
     report: dict = {
         "model": a.model, "rank": a.rank, "batch": a.batch, "build_s": round(time.perf_counter() - t0, 3),
-        "torch": torch.__version__, "gpu": torch.cuda.get_device_name(0),
+        "torch": torch.__version__, "gpu": torch.cuda.get_device_name(0) if DEVICE == "cuda" else "cpu",
         "env": {k: os.environ.get(k) for k in ("CUDA_MODULE_LOADING", "CUDA_CACHE_PATH", "CUDA_CACHE_DISABLE",
                                                 "PYTORCH_KERNEL_CACHE_PATH", "HOME")},
     }  # fmt: skip
