@@ -118,6 +118,9 @@ class Generation(Model):
     tokens_per_s: float
     latency_s_per_answer: float | None = None  # one at a time, on `latency_prompts` prompts
     latency_prompts: int = 0
+    # each one-at-a-time answer's seconds, in the order answered (the first comes right after the burn-in:
+    # a first answer slower than the rest says the burn-in left first-call costs in the timed answers)
+    latency_answer_s: list[float] = []
 
 
 class Weights(Model):

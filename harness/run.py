@@ -204,6 +204,7 @@ class RunChild:
             else:
                 return
             new_tokens = sum(a.new_tokens for a in counted)
+            one_by_one = lat.answers if lat is not None else (raw if gen.batch_size == 1 else [])
             self.result.generation.append(
                 Generation(
                     stage=stage,
@@ -218,6 +219,7 @@ class RunChild:
                     tokens_per_s=new_tokens / seconds if seconds > 0 else 0.0,
                     latency_s_per_answer=latency_s,
                     latency_prompts=n_lat,
+                    latency_answer_s=[round(a.seconds, 6) for a in one_by_one],
                 )
             )
             for a in raw:

@@ -566,3 +566,12 @@ def test_what_set_the_figures_apart_is_said_up_front(tmp_path: Path) -> None:
     overview = md[md.index("## What was run") : md.index("## Environment")]
     assert "Stand-in tokenizer for polyglot-ko-1.3b" in overview
     assert "polyglot-ko-1.3b ran RWKV attention as transformers' PyTorch loop" in overview
+
+
+def test_burn_in_check_compares_the_first_timed_answer_with_the_rest(tmp_path: Path) -> None:
+    run = make_run(GEMMA, 16, weights="shape", one_time={"latency_tuned_burn_in_s": 12.5})
+    gens = [g.model_copy(update={"latency_answer_s": [6.0, 3.0, 3.0]}) for g in run.generation]
+    md = build_report(write_results(tmp_path / "burn", [run.model_copy(update={"generation": gens})])).markdown
+    text = md.read_text(encoding="utf-8")
+    assert "Was the latency burn-in enough?" in text
+    assert "| gemma-2-2b-it r16 hf none shape | tuned | 12.50 | 6.00 | 3.00 | 2.00 |" in text

@@ -29,6 +29,9 @@ def test_every_family_trains_and_answers(family: str, tmp_path: Path, shape_cach
     assert eff.global_steps == 2 and eff.effective_batch == 4 and eff.grad_accum == 1
     assert eff.gradient_checkpointing is False and eff.dtype == "fp32"
     assert eff.attention and (eff.attention.startswith("rwkv pytorch loop") if family == "rwkv" else True)
+    tuned = next(g for g in res.generation if g.stage == "tuned")
+    assert len(tuned.latency_answer_s) == tuned.latency_prompts > 0  # each timed answer, in order
+    assert sum(tuned.latency_answer_s) == pytest.approx(tuned.latency_s_per_answer * tuned.latency_prompts, rel=1e-3)
     assert eff.trainable_params and eff.trainable_params < eff.total_params
     assert res.steps is not None and len(res.steps.times_s) == 2 and res.steps.burn_in_steps == 1
     # shape mode: random weights have no quality, so no batched answers and no likelihood pass; the

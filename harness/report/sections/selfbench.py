@@ -1,5 +1,5 @@
 """Can the harness's figures be trusted? selfbench.json (when the folder has one), the sweep's overhead from
-the manifest, and generation against the memory-bandwidth floor."""
+the manifest, whether the latency burn-in was enough, and generation against the memory-bandwidth floor."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from harness.selfbench import summary_rows
 def build(ctx: Context) -> Section | None:
     sb = selfbench_data(ctx.rs.folder)
     invocations = [i for i in ctx.rs.manifest.get("invocations") or [] if isinstance(i, dict)]
-    if sb is None and not invocations:
+    burn = burn_in_rows(ctx)
+    if sb is None and not invocations and not burn:
         return None
     s = Section("selfbench", "The harness measuring itself")
     if sb is not None:
@@ -35,6 +36,13 @@ def build(ctx: Context) -> Section | None:
         s.add(Table(["invocation started", "runs", "sweep wall s", "work s", "wall / work", "warm-up s",
                      "burn-ins s", "other phases s", "child start-up s", "between runs s", "not ok s"],
                     overhead))  # fmt: skip
+    if burn:
+        s.p("Was the latency burn-in enough? Each run answers its latency prompts one at a time after one untimed"
+            " answer; the first timed answer slower than the others (ratio well above 1) means first-call costs"
+            " stayed in the timed figure. Prompts differ in length, so a ratio near 1 is what a sufficient"
+            " burn-in gives.")  # fmt: skip
+        s.add(Table(["run", "stage", "burn-in s", "first answer s", "the others s (mean)", "first / others"], burn,
+                    shape=ctx.any_shape))  # fmt: skip
     bw = bandwidth_gb_s(sb)
     if bw:
         rows = [[f.run.label, fnum(f.params / 1e9, 2), f"{f.bytes_per_param:.2f}", fnum(f.floor_s * 1e3, 2),
@@ -66,6 +74,19 @@ def overhead_rows(ctx: Context, invocations: list[dict[str, Any]]) -> list[list[
         rows.append([start, f"{len(ran)}", fnum(wall, 1), fnum(b["work"], 1), ratio(wall, b["work"]),
                      fnum(b["warmup"], 1), fnum(b["burn_ins"], 1), fnum(b["other"], 1), fnum(b["startup"], 1),
                      fnum(b["between"], 1), fnum(b["not_ok"], 1)])  # fmt: skip
+    return rows
+
+
+def burn_in_rows(ctx: Context) -> list[list[Any]]:
+    rows = []
+    for r in ctx.ok_runs:
+        for g in r.result.generation:
+            each = g.latency_answer_s
+            if len(each) < 2:
+                continue
+            rest = sum(each[1:]) / (len(each) - 1)
+            burn = r.result.one_time.get(f"latency_{g.stage}_burn_in_s")
+            rows.append([r.label, g.stage, fnum(burn, 2), fnum(each[0], 2), fnum(rest, 2), ratio(each[0], rest)])
     return rows
 
 
