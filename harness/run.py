@@ -143,6 +143,9 @@ class RunChild:
         if "shape_build_s" in w.one_time:  # built in this process: its memory must not land in the load phase
             release_memory(torch, device)
         self.result.baseline = mon.snapshot("baseline")  # before the model loads
+        # the child's own start-up, for the sweep's overhead: imports after the fork, CUDA context, environment,
+        # monitor, data and weight resolution (a shape build included; shape_build_s says how much of it)
+        self.result.one_time["before_load_s"] = time.perf_counter() - T_START
 
         dtype = common.resolve_dtype(req, device)
         faults.hit("load", req.label)
