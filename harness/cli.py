@@ -355,12 +355,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _sweep(spec, f"--model {args.model}", args)
 
 
+def _results_folder(arg: str) -> Path:
+    d = Path(arg)
+    if not (d / "runs").is_dir():
+        raise UserError(f"{d}: not a results folder (no runs/ inside); give the folder a sweep wrote")
+    return d
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.report import build_report
 
-    d = Path(args.results_dir)
-    if not (d / "runs").is_dir():
-        raise UserError(f"{d}: not a results folder (no runs/ inside); give the folder a sweep wrote")
+    d = _results_folder(args.results_dir)
     job = parse_job(args.job) if args.job else None
     weights = _quality_weights(args.quality_weights) if args.quality_weights else None
     files = build_report(d, job=job, quality_weights=weights, predict_memory=True)
@@ -374,9 +379,7 @@ def cmd_deciding(args: argparse.Namespace) -> int:
     from harness.report.analysis.decision import deciding
     from harness.report.build import analyse_folder
 
-    d = Path(args.results_dir)
-    if not (d / "runs").is_dir():
-        raise UserError(f"{d}: not a results folder (no runs/ inside); give the folder a sweep wrote")
+    d = _results_folder(args.results_dir)
     analysis = analyse_folder(d)
     rows = deciding(analysis.decision, top=args.top)
     if not rows:

@@ -585,7 +585,7 @@ def _manifest(
         "manifest_version": MANIFEST_VERSION,
         "name": spec.name,
         "spec": spec_raw,
-        "command": command if not (add and old.get("command")) else old["command"],
+        "command": old["command"] if add and old.get("command") else command,  # adding keeps the study's
         "created_at": old.get("created_at") or started_at,
         "updated_at": started_at,
         "executor": executor,
