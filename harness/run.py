@@ -120,12 +120,28 @@ class RunChild:
         from harness.backends import common
         from harness.monitor import Monitor
 
+        # where the start-up before the load goes (before_load_s below), part by part, for the sweep's overhead
+        mark = time.perf_counter()
+        # the imports the fork server had not made, and the capability check
+        self.result.one_time["start_imports_checks_s"] = mark - T_START
+
+        def lap(name: str) -> None:
+            nonlocal mark
+            now = time.perf_counter()
+            self.result.one_time[f"start_{name}_s"] = now - mark
+            mark = now
+
         device = "cuda" if (req.device != "cpu" and torch.cuda.is_available()) else "cpu"
         gpu_index = 0 if device == "cuda" else None
+        if device == "cuda":
+            torch.cuda.init()  # the CUDA context, timed on its own (env.capture would create it otherwise)
+        lap("cuda")
         self.result.environment = env.capture(gpu_index)
         self.result.environment.compile_caches = caches
+        lap("environment")
         self.monitor = mon = Monitor(gpu_index=gpu_index).start()
         self.result.environment.monitor = mon.description
+        lap("monitor")
 
         # data (validated by the CLI before the sweep; checked again here)
         data_path = data_mod.resolve_data_path(req.data.path)
@@ -135,6 +151,7 @@ class RunChild:
         )
         template = req.data.prompt_template or req.candidate.prompt_template
         data_mod.validate_template(template, splits.train + splits.eval + splits.grade)
+        lap("data")
 
         # weights: one-time work (conversion, shape build) kept out of the phases
         texts = [e.question + " " + (e.answer or "") for e in examples]
@@ -142,7 +159,9 @@ class RunChild:
         self.result.one_time.update(w.one_time)
         if "shape_build_s" in w.one_time:  # built in this process: its memory must not land in the load phase
             release_memory(torch, device)
+        lap("weights")  # tokenizer and weights resolved (a shape build or stand-in tokenizer included)
         self.result.baseline = mon.snapshot("baseline")  # before the model loads
+        lap("baseline")
         # the child's own start-up, for the sweep's overhead: imports after the fork, CUDA context, environment,
         # monitor, data and weight resolution (a shape build included; shape_build_s says how much of it)
         self.result.one_time["before_load_s"] = time.perf_counter() - T_START

@@ -535,6 +535,31 @@ def test_sweep_overhead_parts_add_up_to_the_wall_time() -> None:
     assert overhead_parts([ok], ok.wall_s, None)["between"] is None  # no warm-up figure: nothing to subtract
 
 
+def test_an_earlier_attempt_of_a_redone_run_counts_in_its_invocations_overhead(tmp_path: Path) -> None:
+    """A run cancelled at a time limit and redone later: its earlier try (attempts/) is not ranked, but its
+    seconds stay in the overhead of the invocation it ran in, as "not ok", not as time between runs."""
+    from tests.report_fixtures import file_stem
+
+    ok = make_run(GEMMA, 16, weights="shape")
+    tried = make_run(GEMMA, 32, weights="shape", status="cancelled", reason="cancelled (Ctrl-C) while running")
+    tried = tried.model_copy(update={"started_at": "2026-11-20T09:59:00+00:00", "wall_s": 86.0})
+    folder = write_results(tmp_path / "redone", [ok], weights="shape")
+    (folder / "attempts").mkdir()
+    tried.write(folder / "attempts" / f"{file_stem(tried)}-1.json")
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    wall = 86.0 + ok.wall_s + 3.0
+    manifest["invocations"] = [{"started_at": "2026-11-20T09:58:00+00:00", "finished_at": "2026-11-20T10:30:00+00:00",
+                                "wall_s": wall, "warmup_s": 0.0, "workers": 1}]  # fmt: skip
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    rs = load_results(folder)
+    assert [r.result.status for r in rs.runs] == ["ok"] and [a.result.status for a in rs.attempts] == ["cancelled"]
+    md = build_report(folder).markdown.read_text(encoding="utf-8")
+    row = next(line for line in md.splitlines() if line.startswith("| 2026-11-20T09:58:00"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "2" and cells[9] == "3.0" and cells[10] == "86.0"  # runs, between runs, not ok
+    assert "1 earlier attempt(s) of runs that were redone" in md and "gemma-2-2b-it r32 hf none shape (cancelled)" in md
+
+
 def test_shape_runs_without_batched_answers_compare_their_one_at_a_time_stage(tmp_path: Path) -> None:
     """Shape mode runs no batched answers: the published-figures table says so and takes the latency stage."""
     run = make_run(GEMMA, 16, weights="shape")

@@ -367,6 +367,14 @@ def test_resume_retry_failed_and_rerun(hooks, tmp_path: Path):
     parent_result(run, "cancelled", "test").write(runs / ok_name)
     resumed = sweep(tmp_path, [4, 8, 16])
     assert resumed.ran == [first.results[0].key] and resumed.results[0].status == "ok"
+    # every redone run's earlier try (and its log) stays on record, numbered: retried failures, --rerun, cancelled
+    attempts = first.results_dir / "attempts"
+    tries = {
+        re.search(r"-(r\d+)-.*-(\d+)$", p.stem): json.loads(p.read_text())["status"] for p in attempts.glob("*.json")
+    }
+    status = {f"{m[1]}-{m[2]}": st for m, st in tries.items() if m}
+    assert status == {"r8-1": "oom", "r16-1": "crashed", "r4-1": "ok", "r8-2": "ok", "r16-2": "ok", "r4-2": "cancelled"}
+    assert len(list(attempts.glob("*.log"))) == 6 and not list(runs.glob("*-[0-9].json"))
 
     manifest = json.loads((first.results_dir / "manifest.json").read_text())
     assert manifest["spec"]["name"] == "tiny" and len(manifest["runs"]) == 3

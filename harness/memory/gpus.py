@@ -70,8 +70,16 @@ GPUS: dict[str, GPU] = {
         dtypes=("bf16",),
         memory_source="81,079 MiB, NVML total recorded by the published H100 runs",
     ),
+    "H200": GPU(
+        key="H200",
+        name="NVIDIA H200",
+        memory_mib=143771,
+        compute_capability=(9, 0),
+        dtypes=("bf16",),
+        memory_source="143,771 MiB, nvidia-smi total on the workplace's H200 (runs record torch's 143,156)",
+    ),
 }
-TEAM_GPUS: tuple[str, ...] = ("M6000", "T4", "H100")
+TEAM_GPUS: tuple[str, ...] = ("M6000", "T4", "H100")  # the team's two, and the GPU the model was calibrated on
 
 
 def gpu(name: str) -> GPU:

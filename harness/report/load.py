@@ -233,6 +233,7 @@ class ResultSet:
     notes: list[str] = field(default_factory=list)  # corrupt files, missing manifest, ...
     corrupt: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
     grades: Any = None
+    attempts: list[Run] = field(default_factory=list)  # earlier tries of redone runs (attempts/): overhead only
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -357,6 +358,14 @@ def load_results(folder: Path) -> ResultSet:
             f"{len(warmups)} warm-up run(s) left out (they pay the machine's first-run costs): "
             + ", ".join(warmups[:3])
         )
+    attempts = _attempts(folder)
+    if attempts:
+        notes.append(
+            f"{len(attempts)} earlier attempt(s) of runs that were redone kept in attempts/ (not ranked; their"
+            " seconds count in the sweep overhead): "
+            + ", ".join(f"{a.label} ({a.status})" for a in attempts[:5])
+            + (" ..." if len(attempts) > 5 else "")
+        )
     grades = None
     gpath = folder / "grades.json"
     if gpath.exists():
@@ -364,7 +373,20 @@ def load_results(folder: Path) -> ResultSet:
             grades = json.loads(gpath.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             notes.append(f"grades.json is unreadable ({e.__class__.__name__}); human grades are left out")
-    return ResultSet(folder, manifest, runs, notes, corrupt, grades)
+    return ResultSet(folder, manifest, runs, notes, corrupt, grades, attempts)
+
+
+def _attempts(folder: Path) -> list[Run]:
+    """attempts/*.json: earlier tries of runs the sweep redid (sweep/layout.py), warm-ups and unreadable files left out."""
+    found = []
+    for path in sorted((folder / "attempts").glob("*.json")):
+        try:
+            res = RunResult.read(path)
+        except CorruptResult:
+            continue
+        if not res.request.warmup:
+            found.append(Run(res, f"attempts/{path.name}"))
+    return found
 
 
 def sort_runs(runs: list[Run]) -> list[Run]:

@@ -4,6 +4,8 @@
         manifest.json          spec, command, created/updated, GPU baseline, runs [{key, stem, label}], invocations
         runs/<stem>.json       one RunResult per run (atomic writes; a reader never sees half a file)
         runs/<stem>.json.corrupt   a result found corrupt, set aside before its run was redone
+        attempts/<stem>-<n>.json   an earlier try of a run that is being redone (cancelled, failed and retried,
+                               or --rerun), with attempts/<stem>-<n>.log: its time stays in the sweep's overhead
         logs/<stem>.log        the child's stdout + stderr, then one line from the sweep on how it ended
         scratch/<stem>/        the child's working folder: request.json, result.json (before it moves to runs/),
                                child.pid while it runs, and whatever the child writes to its CWD
@@ -54,6 +56,9 @@ class SweepDir:
 
     def run_path(self, stem: str) -> Path:
         return self.runs / f"{stem}.json"
+
+    def attempts_dir(self) -> Path:
+        return self.root / "attempts"
 
     def log_path(self, stem: str) -> Path:
         return self.logs / f"{stem}.log"
@@ -161,6 +166,26 @@ class SweepDir:
             os.replace(path, dest)
         except OSError:
             return None
+        return dest
+
+    def keep_attempt(self, stem: str) -> Path | None:
+        """Move a result about to be redone (and its log) to attempts/<stem>-<n>.json: the earlier try's phases
+        and seconds stay on record (a resumed sweep's overhead counts them), and runs/ holds only the newest."""
+        path = self.run_path(stem)
+        if not path.exists():
+            return None
+        folder = self.attempts_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        n = 1
+        while (folder / f"{stem}-{n}.json").exists():
+            n += 1
+        dest = folder / f"{stem}-{n}.json"
+        try:
+            os.replace(path, dest)
+        except OSError:
+            return None
+        with contextlib.suppress(OSError):
+            os.replace(self.log_path(stem), dest.with_suffix(".log"))
         return dest
 
 

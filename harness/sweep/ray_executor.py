@@ -143,6 +143,7 @@ class RaySession:
         cluster_gpus = self.ray.cluster_resources().get("GPU", 0)
         pending: dict[Any, tuple[PlannedRun, float]] = {}
         for run in to_run:
+            layout.keep_attempt(run.stem)  # an earlier try of this run (cancelled, failed) stays on record
             if run.request.device == "cuda" and not cluster_gpus:
                 reason = "device cuda, but the Ray cluster has no GPU (use device auto or cpu, or add GPU nodes)"
                 recorder.finish(run, parent_result(run, "failed", reason, wall_s=0.0), 0.0)

@@ -206,6 +206,7 @@ class LocalExecutor:
                 result = parent_result(run, "failed", refusal, wall_s=0.0)
                 self.recorder.finish(run, result, time.monotonic() - t0)
                 return
+        self.layout.keep_attempt(run.stem)  # an earlier try of this run (cancelled, failed) stays on record
         scratch = self.layout.scratch_dir(run.stem)
         scratch.mkdir(parents=True, exist_ok=True)
         req_path = scratch / "request.json"

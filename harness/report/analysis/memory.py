@@ -34,7 +34,8 @@ def predicted(cells: Sequence[Any]) -> dict[str, list[Any]]:
     harness.memory counts activations with torch on the CPU (cached after the first count): this is called
     by `lora-harness report`, never by the sweep's parent, which does not import torch.
     """
-    from harness.memory import fit_table
+    from harness.memory import TEAM_GPUS, fit_table
+    from harness.memory.gpus import gpu_for_name
     from harness.memory.runs import config_from_run, measured_peak, settings_from_run, token_lengths
 
     out: dict[str, list[Any]] = {}
@@ -53,7 +54,10 @@ def predicted(cells: Sequence[Any]) -> dict[str, list[Any]]:
                 seq, how = None, "unknown: padded to max_length (worst case)"
         try:
             settings = settings_from_run(run, seq_len=seq, prompt_len=prompt)
-            verdicts = fit_table(config_from_run(run), settings, measured=measured_peak(run))
+            # the GPU the run measured on too, when the model knows it: its prediction beside the measurement
+            here = gpu_for_name((run.get("environment") or {}).get("gpu_name"))
+            gpus = TEAM_GPUS + ((here.key,) if here is not None and here.key not in TEAM_GPUS else ())
+            verdicts = fit_table(config_from_run(run), settings, gpus, measured=measured_peak(run))
         except Exception as e:  # one configuration the model cannot take must not sink the report
             out[c.id] = [(f"no prediction: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}", how)]
             continue

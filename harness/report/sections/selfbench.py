@@ -63,7 +63,8 @@ def overhead_rows(ctx: Context, invocations: list[dict[str, Any]]) -> list[list[
     rows = []
     for inv in invocations:
         wall, start, end = inv.get("wall_s"), inv.get("started_at"), inv.get("finished_at") or "~"
-        ran = [r.result for r in ctx.rs.runs if r.result.started_at and start and start <= r.result.started_at <= end]
+        tries = [r.result for r in [*ctx.rs.runs, *ctx.rs.attempts]]  # a redone run's earlier try ran in its invocation
+        ran = [r for r in tries if r.started_at and start and start <= r.started_at <= end]
         if not ran or wall is None or (inv.get("workers") or 1) > 1:
             rows.append([start, f"{len(ran)}", fnum(wall, 1), None, None, None, None, None, None, None, None])
             continue  # several runs at once: the parts overlap and do not add up
