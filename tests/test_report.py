@@ -549,14 +549,30 @@ def test_an_earlier_attempt_of_a_redone_run_counts_in_its_invocations_overhead(t
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     wall = 86.0 + ok.wall_s + 3.0
     manifest["invocations"] = [{"started_at": "2026-11-20T09:58:00+00:00", "finished_at": "2026-11-20T10:30:00+00:00",
-                                "wall_s": wall, "warmup_s": 0.0, "workers": 1}]  # fmt: skip
-    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+                                "wall_s": wall, "warmup_s": 0.0, "workers": 1},
+                               {"started_at": "2026-11-20T11:00:00+00:00", "finished_at": "2026-11-20T11:30:00+00:00",
+                                "wall_s": 40.0, "warmup_s": 0.0, "workers": 1}]  # fmt: skip
+    second = make_run(GEMMA, 64, weights="shape").model_copy(update={"started_at": "2026-11-20T11:00:05+00:00"})
+    second.wall_s = 30.0
+    folder = write_results(folder, [ok, second], weights="shape")  # the second invocation's run joins the plan
+    (folder / "manifest.json").write_text(
+        json.dumps({**json.loads((folder / "manifest.json").read_text()), "invocations": manifest["invocations"]}),
+        encoding="utf-8",
+    )
     rs = load_results(folder)
-    assert [r.result.status for r in rs.runs] == ["ok"] and [a.result.status for a in rs.attempts] == ["cancelled"]
+    assert [r.result.status for r in rs.runs] == ["ok", "ok"] and [a.result.status for a in rs.attempts] == [
+        "cancelled"
+    ]
     md = build_report(folder).markdown.read_text(encoding="utf-8")
-    row = next(line for line in md.splitlines() if line.startswith("| 2026-11-20T09:58:00"))
-    cells = [c.strip() for c in row.strip("|").split("|")]
+    lines = md.splitlines()
+    cells = [
+        c.strip() for c in next(ln for ln in lines if ln.startswith("| 2026-11-20T09:58:00")).strip("|").split("|")
+    ]
     assert cells[1] == "2" and cells[9] == "3.0" and cells[10] == "86.0"  # runs, between runs, not ok
+    # the whole study in one row: sums of the invocations, and its own wall / work
+    total = [c.strip() for c in next(ln for ln in lines if ln.startswith("| all 2 invocations")).strip("|").split("|")]
+    assert total[1] == "3" and total[2] == f"{wall + 40.0:.1f}" and total[9] == "13.0" and total[10] == "86.0"
+    assert float(total[4]) == pytest.approx((wall + 40.0) / float(total[3]), abs=0.01)
     assert "1 earlier attempt(s) of runs that were redone" in md and "gemma-2-2b-it r32 hf none shape (cancelled)" in md
 
 

@@ -61,6 +61,8 @@ def build(ctx: Context) -> Section | None:
 
 def overhead_rows(ctx: Context, invocations: list[dict[str, Any]]) -> list[list[Any]]:
     rows = []
+    total: dict[str, float] = {}  # the whole study: every invocation whose parts add up
+    counted = 0
     for inv in invocations:
         wall, start, end = inv.get("wall_s"), inv.get("started_at"), inv.get("finished_at") or "~"
         tries = [r.result for r in [*ctx.rs.runs, *ctx.rs.attempts]]  # a redone run's earlier try ran in its invocation
@@ -72,9 +74,20 @@ def overhead_rows(ctx: Context, invocations: list[dict[str, Any]]) -> list[list[
         if warmup_s is None:  # manifests before it was recorded: the warm-up's own file, when still there
             warmup_s = _warmup_file_s(ctx, start, end)
         b = overhead_parts(ran, float(wall), warmup_s)
+        if all(v is not None for v in b.values()):
+            counted += 1
+            total["wall"] = total.get("wall", 0.0) + float(wall)
+            total["runs"] = total.get("runs", 0.0) + len(ran)
+            for k, v in b.items():
+                total[k] = total.get(k, 0.0) + float(v or 0.0)
         rows.append([start, f"{len(ran)}", fnum(wall, 1), fnum(b["work"], 1), ratio(wall, b["work"]),
                      fnum(b["warmup"], 1), fnum(b["burn_ins"], 1), fnum(b["other"], 1), fnum(b["startup"], 1),
                      fnum(b["between"], 1), fnum(b["not_ok"], 1)])  # fmt: skip
+    if counted > 1:
+        t = total
+        rows.append([f"all {counted} invocations", f"{t['runs']:.0f}", fnum(t["wall"], 1), fnum(t["work"], 1),
+                     ratio(t["wall"], t["work"]), fnum(t["warmup"], 1), fnum(t["burn_ins"], 1), fnum(t["other"], 1),
+                     fnum(t["startup"], 1), fnum(t["between"], 1), fnum(t["not_ok"], 1)])  # fmt: skip
     return rows
 
 
