@@ -540,10 +540,12 @@ def test_an_earlier_attempt_of_a_redone_run_counts_in_its_invocations_overhead(t
     seconds stay in the overhead of the invocation it ran in, as "not ok", not as time between runs."""
     from tests.report_fixtures import file_stem
 
-    ok = make_run(GEMMA, 16, weights="shape")
+    ok = make_run(GEMMA, 16, weights="shape")  # started 10:00, in the first invocation
+    second = make_run(GEMMA, 64, weights="shape").model_copy(update={"started_at": "2026-11-20T11:00:05+00:00"})
+    second.wall_s = 30.0  # in the second
     tried = make_run(GEMMA, 32, weights="shape", status="cancelled", reason="cancelled (Ctrl-C) while running")
     tried = tried.model_copy(update={"started_at": "2026-11-20T09:59:00+00:00", "wall_s": 86.0})
-    folder = write_results(tmp_path / "redone", [ok], weights="shape")
+    folder = write_results(tmp_path / "redone", [ok, second], weights="shape")
     (folder / "attempts").mkdir()
     tried.write(folder / "attempts" / f"{file_stem(tried)}-1.json")
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
@@ -552,13 +554,7 @@ def test_an_earlier_attempt_of_a_redone_run_counts_in_its_invocations_overhead(t
                                 "wall_s": wall, "warmup_s": 0.0, "workers": 1},
                                {"started_at": "2026-11-20T11:00:00+00:00", "finished_at": "2026-11-20T11:30:00+00:00",
                                 "wall_s": 40.0, "warmup_s": 0.0, "workers": 1}]  # fmt: skip
-    second = make_run(GEMMA, 64, weights="shape").model_copy(update={"started_at": "2026-11-20T11:00:05+00:00"})
-    second.wall_s = 30.0
-    folder = write_results(folder, [ok, second], weights="shape")  # the second invocation's run joins the plan
-    (folder / "manifest.json").write_text(
-        json.dumps({**json.loads((folder / "manifest.json").read_text()), "invocations": manifest["invocations"]}),
-        encoding="utf-8",
-    )
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     rs = load_results(folder)
     assert [r.result.status for r in rs.runs] == ["ok", "ok"] and [a.result.status for a in rs.attempts] == [
         "cancelled"

@@ -63,9 +63,9 @@ def overhead_rows(ctx: Context, invocations: list[dict[str, Any]]) -> list[list[
     rows = []
     total: dict[str, float] = {}  # the whole study: every invocation whose parts add up
     counted = 0
+    tries = [r.result for r in [*ctx.rs.runs, *ctx.rs.attempts]]  # a redone run's earlier try ran in its invocation
     for inv in invocations:
         wall, start, end = inv.get("wall_s"), inv.get("started_at"), inv.get("finished_at") or "~"
-        tries = [r.result for r in [*ctx.rs.runs, *ctx.rs.attempts]]  # a redone run's earlier try ran in its invocation
         ran = [r for r in tries if r.started_at and start and start <= r.started_at <= end]
         if not ran or wall is None or (inv.get("workers") or 1) > 1:
             rows.append([start, f"{len(ran)}", fnum(wall, 1), None, None, None, None, None, None, None, None])
