@@ -18,6 +18,9 @@
 # Before the first call, here: `make site` (.site, ~60 MiB), and copy the team's CSV (kept outside this repo)
 #   mkdir -p .shared-carry && cp PATH/TO/OhLoRA_fine_tuning.csv .shared-carry/
 # (git ignores .shared-carry, so the team's data never enters the repo).
+# To resume or add repeats to a published study on a fresh machine, carry its result files in:
+#   mkdir -p results-carry/seed-study && cp -r reports/seed-study-h200/{runs,manifest.json} results-carry/seed-study/
+# and afterwards copy results/seed-study/{runs,logs,attempts,manifest.json} back over the published folder.
 # carry: [".site", ".shared-carry", "results-carry"]
 # The GPU machine's copy of the tree may carry no .git, or a stale one: start the command with the commit
 # written out, HARNESS_GIT_SHA=<the sha of `git rev-parse HEAD` here> (it wins over any .git there). Not
