@@ -89,6 +89,6 @@ for part in "$@"; do
     *) echo "unknown part $part" >&2 ;;
   esac
 done
-# result files, logs and reports only (no weights, no scratch folders): small enough to come back
-tar -czf "$out/results.tgz" --exclude='scratch' results
+# result files, logs and reports only (no weights, scratch folders or compile caches): small enough to come back
+tar -czf "$out/results.tgz" --exclude='scratch' --exclude='results/*/cache' results
 echo "done in $((SECONDS - t0)) s"; ls -la "$out"
