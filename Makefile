@@ -72,6 +72,8 @@ site:
 	python3 -m pip download -q --no-deps $(SITE_PLATFORM) -d .site-extra $(SITE_EXTRA)
 	python3 -m pip install -q --no-deps --no-compile $(SITE_PLATFORM) --target .site .site-extra/*.whl
 	rm -rf .site-extra
+	# packages' own test suites are never imported; dropping them keeps tree + .site under the device's 64 MiB
+	rm -rf .site/dill/tests .site/multiprocess/tests
 	@du -sm .site
 
 bench: $(SETUP)
