@@ -72,8 +72,9 @@ site:
 	python3 -m pip download -q --no-deps $(SITE_PLATFORM) -d .site-extra $(SITE_EXTRA)
 	python3 -m pip install -q --no-deps --no-compile $(SITE_PLATFORM) --target .site .site-extra/*.whl
 	rm -rf .site-extra
-	# packages' own test suites are never imported; dropping them keeps tree + .site under the device's 64 MiB
-	rm -rf .site/dill/tests .site/multiprocess/tests
+	# Kept under the device's 64 MiB (tree + .site): packages' own test suites are never imported, and
+	# torchao's CUTLASS kernels (12 MB, fp8/mxfp8 on sm90a) serve no LoRA or nf4 path (torchao skips a missing .so)
+	rm -rf .site/dill/tests .site/multiprocess/tests .site/torchao/_C_cutlass_90a.abi3.so
 	@du -sm .site
 
 bench: $(SETUP)
