@@ -12,15 +12,19 @@
 #   study   benchmarks/seed-study.yaml (resumes)
 #   repeats 3 repeats of the study's deciding configurations (`lora-harness deciding`), added to its folder
 #   fresh   the study's gemma-2-2b-it r16 with --start fresh (each run a new interpreter), in results/start-fresh
+#   startab the same cell 3 times each way, fresh and forked alternating (ABBA), in results/start-ab/{fresh,fork};
+#           then benchmarks/start-ab.py compares them (about 7 minutes)
 #   ohlora  benchmarks/ohlora.yaml (gemma-2-2b-it r64, plain vs Unsloth)
 #   backends benchmarks/unsloth-vs-plain.yaml: hf / unsloth / liger x none / nf4 (resumes)
 #   unsloth-default  benchmarks/unsloth-default-compile.yaml: Unsloth's shipped compile setting, once
 # Before the first call, here: `make site` (.site, ~60 MiB), and copy the team's CSV (kept outside this repo)
 #   mkdir -p .shared-carry && cp PATH/TO/OhLoRA_fine_tuning.csv .shared-carry/
 # (git ignores .shared-carry, so the team's data never enters the repo).
-# To resume or add repeats to a published study on a fresh machine, carry its result files in:
-#   mkdir -p results-carry/seed-study && cp -r reports/seed-study-h200/{runs,manifest.json} results-carry/seed-study/
-# and afterwards copy results/seed-study/{runs,logs,attempts,manifest.json} back over the published folder.
+# To resume or add repeats to a published study on a fresh machine, carry its result files in, logs too
+# (a cancelled run that is redone takes its log into attempts/ with it, numbered after the earlier ones):
+#   mkdir -p results-carry/seed-study && cp -r reports/seed-study-h200/{runs,logs,attempts,manifest.json} results-carry/seed-study/
+#   mkdir -p results-carry/unsloth-vs-plain && cp -r reports/backends-h200/{runs,logs,attempts,manifest.json} results-carry/unsloth-vs-plain/
+# and afterwards copy results/NAME/{runs,logs,attempts,manifest.json} back over the published folder.
 # carry: [".site", ".shared-carry", "results-carry"]
 # The GPU machine's copy of the tree may carry no .git, or a stale one: start the command with the commit
 # written out, HARNESS_GIT_SHA=<the sha of `git rev-parse HEAD` here> (it wins over any .git there). Not
@@ -83,6 +87,16 @@ for part in "$@"; do
     fresh)  # the study's gemma-2-2b-it r16 again, each run a fresh interpreter: the fork server's A/B
       sweep fresh python3 -m harness bench --spec benchmarks/seed-study.yaml --model gemma-2-2b-it --ranks 16 \
         --start fresh --data $team_data --results-root results/start-fresh ;;
+    startab)  # does the fork server change a run's figures? the CPU probe, then one cell, both starts, alternating
+      python3 benchmarks/start-ab.py --probe 6 2>&1 | tee "$out/start-ab-probe.txt"
+      for order in "fresh fork" "fork fresh" "fresh fork"; do
+        n=$(( ${n:-0} + 1 ))
+        for start in $order; do
+          sweep startab python3 -m harness bench --spec benchmarks/seed-study.yaml --model gemma-2-2b-it --ranks 16 \
+            --repeats $n --start $start --data $team_data --results-root results/start-ab/$start
+        done
+      done
+      python3 benchmarks/start-ab.py results/start-ab 2>&1 | tee "$out/start-ab.txt" ;;
     ohlora)  sweep ohlora python3 -m harness sweep benchmarks/ohlora.yaml --data $team_data ;;
     backends) sweep backends python3 -m harness sweep benchmarks/unsloth-vs-plain.yaml --data $team_data ;;
     unsloth-default) sweep unsloth-default python3 -m harness sweep benchmarks/unsloth-default-compile.yaml --data $team_data ;;

@@ -245,3 +245,18 @@ def test_rows_level_on_the_score_share_first_place(tmp_path: Path) -> None:
     d = _analyse(folder).decision
     assert [m.first_share for m in d.models] == pytest.approx([0.5, 0.5])
     assert d.unclear == ["memory"]
+
+
+def test_a_backend_below_a_gpus_compute_capability_does_not_fit_it() -> None:
+    """Memory alone would put an Unsloth cell on the team's Quadro M6000 (5.2); its kernels need 7.0."""
+    from harness.report.analysis.memory import cannot_run_phrase, needed, smallest_fit
+    from harness.report.load import Mem
+
+    peak = Mem(3_600.0, "nvml process")
+    plain = needed(peak, "cuda", PRICES, "hf")
+    fast = needed(peak, "cuda", PRICES, "unsloth")
+    assert plain.fits["Quadro M6000"] and smallest_fit(plain, PRICES).name == "Quadro M6000"
+    assert not fast.fits["Quadro M6000"] and fast.fits["T4"]
+    assert smallest_fit(fast, PRICES).name == "T4"
+    assert cannot_run_phrase(fast) == "unsloth needs compute capability 7.0; the Quadro M6000 has 5.2"
+    assert cannot_run_phrase(plain) is None

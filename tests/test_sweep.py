@@ -655,7 +655,7 @@ def test_real_child_oom_and_segv_rows(tmp_path: Path, shape_cache: Path, monkeyp
     assert rows[4].environment is not None  # the child's own result, kept as written
 
 
-def test_warm_up_runs_once_per_boot_and_gpu(hooks, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_warm_up_runs_once_per_boot_and_gpu(hooks, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys):
     """A fresh machine gets a warm-up run first; a later sweep on the same boot and GPU does not."""
     from harness.sweep import warmth
 
@@ -668,6 +668,8 @@ def test_warm_up_runs_once_per_boot_and_gpu(hooks, tmp_path: Path, monkeypatch: 
     inv = json.loads((first.results_dir / "manifest.json").read_text())["invocations"][-1]
     assert inv["warmup"] == "ran" and len(first.ran) == 2  # the warm-up, then the run
     assert any("-warmup-" in p.name for p in (first.results_dir / "runs").glob("*.json"))
+    printed = capsys.readouterr().out
+    assert "(done 0/1," in printed and "(done 1/1," in printed and "done 2/1" not in printed  # the warm-up is extra
 
     again = sweep(tmp_path, [4, 8], device="auto")
     inv = json.loads((again.results_dir / "manifest.json").read_text())["invocations"][-1]

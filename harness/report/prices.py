@@ -33,6 +33,8 @@ class CpuPrice(_Strict):
 class BudgetGpu(_Strict):
     name: str
     memory_gib: float = Field(gt=0)
+    # e.g. 5.2: a backend that needs more (Unsloth's and Liger's Triton kernels: 7.0) cannot run there at all
+    compute_capability: float | None = Field(None, gt=0)
 
 
 class Fits(_Strict):
@@ -63,8 +65,9 @@ class Fit:
     peak_mib: float | None  # the measured peak used
     measure: str | None  # "nvml process" or "torch reserved"
     needed_mib: float | None  # peak * (1 + margin)
-    fits: dict[str, bool] = field(default_factory=dict)  # budget GPU name -> fits
+    fits: dict[str, bool] = field(default_factory=dict)  # budget GPU name -> fits (memory, and the backend runs)
     applicable: bool = True  # False on CPU-only runs
+    cannot_run: dict[str, str] = field(default_factory=dict)  # budget GPU name -> why the backend cannot run there
 
     @property
     def fits_on(self) -> str:
@@ -133,13 +136,26 @@ class PriceTable:
             hours, per, None if hours is None or per is None else hours * per, entry.name if entry else None, "GPU"
         )
 
-    def fit(self, peak_mib: float | None, measure: str | None, device: str | None) -> Fit:
+    def fit(
+        self, peak_mib: float | None, measure: str | None, device: str | None,
+        min_capability: tuple[int, int] | None = None, backend: str = "the backend",
+    ) -> Fit:  # fmt: skip
+        """Memory (peak plus margin) against each budget GPU; a GPU below the backend's compute capability
+        does not fit whatever its memory (its capability from the file; unknown: not judged)."""
         if device == "cpu":
             return Fit(None, None, None, {}, applicable=False)
         if peak_mib is None:
             return Fit(None, None, None, {})
         needed = peak_mib * (1 + self.margin)
-        return Fit(peak_mib, measure, needed, {g.name: needed <= g.memory_gib * MIB_PER_GIB for g in self.budget_gpus})
+        fit = Fit(peak_mib, measure, needed, {g.name: needed <= g.memory_gib * MIB_PER_GIB for g in self.budget_gpus})
+        need = float(f"{min_capability[0]}.{min_capability[1]}") if min_capability else None
+        for g in self.budget_gpus:
+            if need is not None and g.compute_capability is not None and g.compute_capability < need:
+                fit.fits[g.name] = False
+                fit.cannot_run[g.name] = (
+                    f"{backend} needs compute capability {need:.1f}; the {g.name} has {g.compute_capability:.1f}"
+                )
+        return fit
 
     def first_fit(self, fit: Fit) -> BudgetGpu | None:
         """The first budget GPU, in the file's order, that the run fits on (the file lists the team's T4 first)."""

@@ -104,8 +104,9 @@ class Reporter:
     def finished(self, run: PlannedRun, result: RunResult, parent_wall: float) -> None:
         with self.lock:
             self.current.pop(run.stem, None)
-            self.done += 1
-            self.walls.append(parent_wall)
+            if not run.request.warmup:  # the warm-up is not one of the sweep's runs: "done 4/3" otherwise
+                self.done += 1
+                self.walls.append(parent_wall)
             reason = f" - {result.reason}" if result.reason and result.status != "ok" else ""
             line = (
                 f"[{run.index}/{run.total}] {result.status:<7} {run.label}  {duration(result.wall_s)}{reason}"

@@ -65,9 +65,14 @@ def predicted(cells: Sequence[Any]) -> dict[str, list[Any]]:
     return out
 
 
-def needed(peak: Mem, device: str | None, prices: PriceTable) -> Fit:
-    """Does the measured user-work peak (plus the price file's margin) fit each of the team's GPUs?"""
-    return prices.fit(peak.mib, peak.measure, device)
+def needed(peak: Mem, device: str | None, prices: PriceTable, backend: str | None = None) -> Fit:
+    """Does the measured user-work peak (plus the price file's margin) fit each of the team's GPUs, and can
+    the run's backend run there at all (Unsloth's and Liger's kernels need compute capability 7.0)?"""
+    from harness.backends import REGISTRY  # light: the backends import torch only when they load a model
+
+    b = REGISTRY.get(backend) if backend else None
+    need = b.min_compute_capability if b is not None else None
+    return prices.fit(peak.mib, peak.measure, device, need, backend or "the backend")
 
 
 def smallest_fit(fit: Fit, prices: PriceTable) -> BudgetGpu | None:
@@ -100,3 +105,8 @@ def fits_phrase(fit: Fit, prices: PriceTable) -> str | None:
     if not no:
         return f"does not fit the {first.name}; it fits every other listed GPU"
     return f"does not fit the {first.name}; of the others it fits the {join_and(yes)}"
+
+
+def cannot_run_phrase(fit: Fit) -> str | None:
+    """'unsloth needs compute capability 7; the Quadro M6000 has 5.2' for the GPUs ruled out by capability."""
+    return "; ".join(fit.cannot_run.values()) or None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from harness.fmt import gib, human_span, human_time, join_and, money, pct
 from harness.report.analysis.decision import CLEAR, LIKELY, Decision
-from harness.report.analysis.memory import fits_phrase
+from harness.report.analysis.memory import cannot_run_phrase, fits_phrase
 from harness.report.render import Section
 from harness.report.sections.base import Context
 
@@ -68,7 +68,8 @@ def _fits(ctx: Context) -> str:
     phrase = fits_phrase(c.fit, ctx.prices)
     if phrase is None:
         return f"{peak} The price file lists none of the team's GPUs."
-    return f"It {phrase}. {peak}"
+    why = cannot_run_phrase(c.fit)
+    return f"It {phrase}" + (f" ({why})" if why else "") + f". {peak}"
 
 
 def _job(ctx: Context) -> str:

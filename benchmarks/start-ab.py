@@ -1,0 +1,167 @@
+"""Does forking a run from the fork server change its figures? Runs of one cell started both ways, compared.
+
+    python benchmarks/start-ab.py results/start-ab      # after `bash benchmarks/gpu-session.sh startab`
+    python benchmarks/start-ab.py --probe 6             # the same question on the CPU alone, no GPU, ~1 minute
+
+Why: issue "The sweep at the speed of its work" asks that the fork server leave a run's figures as a
+fresh interpreter would measure them. On the H200, one fresh run of the seed study's gemma-2-2b-it r16
+stepped at 0.204 s against 0.264 and 0.291 s for forked runs of that cell (one of them on the same
+machine, minutes later), and answered one prompt in 2.9 s against 3.9-4.2 s; on the H100, forked gemma
+runs were 10-30% slower than the earlier fresh ones, other models not. One pair cannot tell that from
+the run-to-run spread (repeats of one forked cell there: 0.120-0.172 s a step). So the `startab` part
+alternates the two starts (ABBA) over repeats of one cell, each start mode in its own results folder,
+and this script sets them side by side.
+
+--probe N asks it without the harness or a GPU: a tiny llama (built from a config, one CPU thread) trains
+200 steps in a freshly started interpreter and in a child forked from this process after it imported
+torch and transformers (as the fork server does), N times each way, alternating; medians of the step time.
+If forked children are slower at Python-heavy torch work on a machine, this shows it there.
+
+Reads FOLDER/{fresh,fork}/*/runs/*.json (ok runs, no warm-ups). Prints one row per run, then per mode the
+mean steady step, one-at-a-time answer, one-time costs and train peak, and fork/fresh ratios with a 95%
+bootstrap interval over runs. A ratio whose interval holds 1.0 is "no difference measured"; the settings
+each run recorded (`effective`) must be the same in both modes, or the comparison is void.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from statistics import mean
+
+import numpy as np
+
+FIGURES = {  # name -> how to read it from a run file
+    "steady s/step": lambda d: d["steps"]["steady_mean_s"],
+    "burn-in s (5 steps)": lambda d: d["steps"]["burn_in_s"],
+    "answer s (one at a time)": lambda d: next(
+        g["latency_s_per_answer"] for g in d["generation"] if g["stage"] == "tuned"
+    ),
+    "start-up before load s": lambda d: d["one_time"].get("before_load_s"),
+    "train phase s": lambda d: d["phases"]["train"]["wall_s"],
+    "train NVML process peak MiB": lambda d: d["phases"]["train"]["nvml_process_peak_mib"],
+}
+
+
+def load(folder: Path) -> list[dict]:
+    runs = []
+    for f in sorted(folder.glob("*/runs/*.json")):
+        d = json.loads(f.read_text(encoding="utf-8"))
+        if d.get("status") == "ok" and not d["request"].get("warmup"):
+            runs.append(d)
+    return runs
+
+
+def ratio_ci(a: list[float], b: list[float], n: int = 4000) -> tuple[float, float, float]:
+    """mean(a) / mean(b), with a 95% bootstrap interval resampling the runs of each side."""
+    rng = np.random.default_rng(0)
+    xa, xb = np.array(a), np.array(b)
+    ra = xa[rng.integers(0, len(xa), (n, len(xa)))].mean(axis=1)
+    rb = xb[rng.integers(0, len(xb), (n, len(xb)))].mean(axis=1)
+    lo, hi = np.percentile(ra / rb, [2.5, 97.5])
+    return float(xa.mean() / xb.mean()), float(lo), float(hi)
+
+
+def probe_steps(steps: int = 200) -> float:
+    """Median step time of a tiny llama's CPU training loop: Python and dispatch bound, like launch-bound GPU work."""
+    import time
+
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    cfg = LlamaConfig(vocab_size=256, hidden_size=32, intermediate_size=64, num_hidden_layers=8,
+                      num_attention_heads=4, num_key_value_heads=4)  # fmt: skip
+    model = LlamaForCausalLM(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    x = torch.randint(0, 256, (2, 16))
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        model(input_ids=x, labels=x).loss.backward()
+        opt.step()
+        opt.zero_grad()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times[20:]))
+
+
+def probe(rounds: int) -> int:
+    import os
+    import subprocess
+
+    import torch  # noqa: F401  (imported before the forks, as the fork server does)
+    import transformers  # noqa: F401
+
+    out: dict[str, list[float]] = {"fresh": [], "fork": []}
+    for r in range(rounds):
+        for mode in ("fresh", "fork") if r % 2 == 0 else ("fork", "fresh"):
+            if mode == "fresh":
+                cmd = [sys.executable, __file__, "--probe-one"]
+                out[mode].append(float(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout))
+            else:
+                rd, wr = os.pipe()
+                pid = os.fork()
+                if pid == 0:
+                    os.close(rd)
+                    os.write(wr, json.dumps(probe_steps()).encode())
+                    os._exit(0)
+                os.close(wr)
+                with os.fdopen(rd) as f:
+                    out[mode].append(float(f.read()))
+                os.waitpid(pid, 0)
+    for mode, v in out.items():
+        print(
+            f"probe {mode:<5} median step {np.median(v) * 1e3:.2f} ms  (each: {', '.join(f'{x * 1e3:.2f}' for x in v)})"
+        )
+    r, lo, hi = ratio_ci(out["fork"], out["fresh"])
+    print(f"probe fork/fresh {r:.3f} [{lo:.3f}, {hi:.3f}]")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("folder", type=Path, nargs="?", help="holds fresh/ and fork/ results roots")
+    ap.add_argument("--probe", type=int, metavar="N", help="the CPU probe instead: N fresh and N forked loops")
+    ap.add_argument("--probe-one", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.probe_one:
+        print(probe_steps())
+        return 0
+    if a.probe:
+        return probe(a.probe)
+    if a.folder is None:
+        ap.error("give a folder, or --probe N")
+    modes = {m: load(a.folder / m) for m in ("fresh", "fork")}
+    if not all(modes.values()):
+        print(f"{a.folder}: need ok runs under both fresh/ and fork/ (found "
+              f"{', '.join(f'{m} {len(r)}' for m, r in modes.items())})", file=sys.stderr)  # fmt: skip
+        return 2
+    settings = {json.dumps(d["effective"], sort_keys=True) for runs in modes.values() for d in runs}
+    labels = {d["label"] for runs in modes.values() for d in runs}
+    print(f"cell: {', '.join(sorted(labels))}; recorded settings identical in all runs: {len(settings) == 1}")
+    print(f"{'mode':<6} {'repeat':>6} {'started':<20} " + " ".join(f"{k[:14]:>14}" for k in FIGURES))
+    for m, runs in modes.items():
+        for d in sorted(runs, key=lambda d: d["started_at"]):
+            vals = " ".join(f"{v:>14.3f}" if (v := FIGURES[k](d)) is not None else f"{'-':>14}" for k in FIGURES)
+            print(f"{m:<6} {d['request'].get('repeat', 0) + 1:>6} {d['started_at'][:19]:<20} {vals}")
+    print()
+    for k, get in FIGURES.items():
+        fresh, fork = ([get(d) for d in modes[m] if get(d) is not None] for m in ("fresh", "fork"))
+        if not fresh or not fork:
+            continue
+        r, lo, hi = ratio_ci(fork, fresh)
+        if min(len(fresh), len(fork)) < 2:
+            verdict = "one run on a side: no interval, no verdict"
+        else:
+            verdict = "no difference measured" if lo <= 1.0 <= hi else ("fork higher" if lo > 1 else "fork lower")
+        print(
+            f"{k:<30} fresh {mean(fresh):.3f}  fork {mean(fork):.3f}  fork/fresh {r:.3f} [{lo:.3f}, {hi:.3f}]  {verdict}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
