@@ -115,14 +115,9 @@ class RunChild:
 
         import torch
 
-        from harness import data as data_mod
-        from harness import env, generate, train, weights
-        from harness.backends import common
-        from harness.monitor import Monitor
-
         # where the start-up before the load goes (before_load_s below), part by part, for the sweep's overhead
         mark = time.perf_counter()
-        # the imports the fork server had not made, and the capability check
+        # the interpreter (a fresh start) or the fork, the capability check, torch (preloaded when forked)
         self.result.one_time["start_imports_checks_s"] = mark - T_START
 
         def lap(name: str) -> None:
@@ -134,8 +129,17 @@ class RunChild:
         device = "cuda" if (req.device != "cpu" and torch.cuda.is_available()) else "cpu"
         gpu_index = 0 if device == "cuda" else None
         if device == "cuda":
-            torch.cuda.init()  # the CUDA context, timed on its own (env.capture would create it otherwise)
+            # the CUDA context, timed on its own, before the libraries below would create it (peft imports
+            # bitsandbytes, which asks CUDA for the device's capability)
+            torch.cuda.init()
         lap("cuda")
+
+        from harness import data as data_mod
+        from harness import env, generate, train, weights
+        from harness.backends import common
+        from harness.monitor import Monitor
+
+        lap("libraries")  # transformers, peft, trl, the backend's own (the fork server preloads only some)
         self.result.environment = env.capture(gpu_index)
         self.result.environment.compile_caches = caches
         lap("environment")
