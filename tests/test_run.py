@@ -30,7 +30,16 @@ def test_every_family_trains_and_answers(family: str, tmp_path: Path, shape_cach
     assert eff.gradient_checkpointing is False and eff.dtype == "fp32"
     assert eff.attention and (eff.attention.startswith("rwkv pytorch loop") if family == "rwkv" else True)
     assert 0 < res.one_time["before_load_s"] < res.wall_s  # the child's start-up, apart from the phases
-    parts = ("imports_checks", "cuda", "libraries", "environment", "monitor", "data", "weights", "baseline")  # its parts, in order
+    parts = (
+        "imports_checks",
+        "cuda",
+        "libraries",
+        "environment",
+        "monitor",
+        "data",
+        "weights",
+        "baseline",
+    )  # its parts, in order
     assert sum(res.one_time[f"start_{p}_s"] for p in parts) == pytest.approx(res.one_time["before_load_s"], abs=0.01)
     tuned = next(g for g in res.generation if g.stage == "tuned")
     assert len(tuned.latency_answer_s) == tuned.latency_prompts > 0  # each timed answer, in order
