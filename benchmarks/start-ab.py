@@ -33,6 +33,8 @@ from statistics import mean
 
 import numpy as np
 
+from harness.quality.bootstrap import resampled_means
+
 FIGURES = {  # name -> how to read it from a run file
     "steady s/step": lambda d: d["steps"]["steady_mean_s"],
     "burn-in s (5 steps)": lambda d: d["steps"]["burn_in_s"],
@@ -56,12 +58,10 @@ def load(folder: Path) -> list[dict]:
 
 def ratio_ci(a: list[float], b: list[float], n: int = 4000) -> tuple[float, float, float]:
     """mean(a) / mean(b), with a 95% bootstrap interval resampling the runs of each side."""
-    rng = np.random.default_rng(0)
-    xa, xb = np.array(a), np.array(b)
-    ra = xa[rng.integers(0, len(xa), (n, len(xa)))].mean(axis=1)
-    rb = xb[rng.integers(0, len(xb), (n, len(xb)))].mean(axis=1)
+    ra = resampled_means(np.array(a, dtype=float), n, seed=0)
+    rb = resampled_means(np.array(b, dtype=float), n, seed=1)
     lo, hi = np.percentile(ra / rb, [2.5, 97.5])
-    return float(xa.mean() / xb.mean()), float(lo), float(hi)
+    return float(mean(a) / mean(b)), float(lo), float(hi)
 
 
 def probe_steps(steps: int = 200) -> float:

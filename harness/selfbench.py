@@ -25,6 +25,7 @@ import numpy as np
 
 from harness.atomic import atomic_write_text
 from harness.monitor import MIB, Monitor
+from harness.quality.bootstrap import bootstrap_ci
 
 KNOWN_MIB = 1000
 
@@ -133,7 +134,7 @@ def _overhead(loop: Any, torch: Any, device: str, size: str, rounds: int, steps:
 
     One figure is not enough on a shared or virtual machine: a pure-Python loop's speed moved by -31% and
     +15% between sampler-off and -on blocks on two lent GPU machines, both ways. So each round's pair of
-    block medians is kept and the overhead gets a 95% interval by resampling the rounds.
+    block medians is kept, and the overhead is the rounds' mean ratio with a 95% interval over the rounds.
     """
     loop(torch, device, 5, size)  # burn-in: allocator, kernels, caches
     off: list[float] = []
@@ -159,17 +160,13 @@ def _overhead(loop: Any, torch: Any, device: str, size: str, rounds: int, steps:
             med[monitored] = statistics.median(times)
         pairs.append((med[False], med[True]))
     m_off, m_on = statistics.median(off), statistics.median(on)
-    rng = np.random.default_rng(0)
-    arr = np.array(pairs)
-    idx = rng.integers(0, len(arr), size=(2000, len(arr)))
-    boot = 100.0 * (arr[idx, 1].mean(axis=1) / arr[idx, 0].mean(axis=1) - 1.0)
-    lo, hi = np.percentile(boot, [2.5, 97.5])
+    # each round's on/off ratio of block medians; their mean and its bootstrap interval over the rounds
+    mean, lo, hi = bootstrap_ci([100.0 * (on_m / off_m - 1.0) for off_m, on_m in pairs], resamples=2000)
     return {
         "step_median_off_s": m_off,
         "step_median_on_s": m_on,
-        # the same statistic as the interval: the rounds' mean on-median over their mean off-median
-        "overhead_pct": float(100.0 * (arr[:, 1].mean() / arr[:, 0].mean() - 1.0)),
-        "overhead_ci_pct": [float(lo), float(hi)],
+        "overhead_pct": mean,
+        "overhead_ci_pct": [lo, hi],
         "rounds": rounds,
         "round_medians_s": [list(p) for p in pairs],
         "steps_each": len(off),

@@ -108,5 +108,5 @@ def fits_phrase(fit: Fit, prices: PriceTable) -> str | None:
 
 
 def cannot_run_phrase(fit: Fit) -> str | None:
-    """'unsloth needs compute capability 7; the Quadro M6000 has 5.2' for the GPUs ruled out by capability."""
+    """'unsloth needs compute capability 7.0; the Quadro M6000 has 5.2' for the GPUs ruled out by capability."""
     return "; ".join(fit.cannot_run.values()) or None

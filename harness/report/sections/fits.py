@@ -20,8 +20,9 @@ def build(ctx: Context) -> Section:
         "A configuration fits a GPU when the peak of the user's work (fine-tune and answers: NVML per-process"
         f" peak, else torch max reserved) plus a margin of {p.margin:.0%} is at most the GPU's memory. The"
         " harness's own scoring pass (answer likelihoods over the whole vocabulary) is shown apart: it never"
-        " sets 'fits on'. The measured table is memory (a run measured on a larger GPU may have cached more"
-        " than it needs) and the backend's compute capability where the price file gives a GPU's; the memory model's table predicts each team GPU in the dtype it trains in (no bf16"
+        " sets 'fits on'. The measured table checks memory (a run measured on a larger GPU may have cached"
+        " more than it needs) and the backend's compute capability where the price file gives a GPU's; the"
+        " memory model's table predicts each team GPU in the dtype it trains in (no bf16"
         " before Ampere: fp32 or fp16 on the Quadro M6000, fp16 on the T4) and checks kernel support (Unsloth"
         " and Liger need compute capability 7.0)."
     )
