@@ -50,10 +50,22 @@ FIGURES = {  # name -> how to read it from a run file
 def load(folder: Path) -> list[dict]:
     runs = []
     for f in sorted(folder.glob("*/runs/*.json")):
-        d = json.loads(f.read_text(encoding="utf-8"))
-        if d.get("status") == "ok" and not d["request"].get("warmup"):
+        try:
+            d = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            print(f"{f}: skipped, not a readable run file ({e})", file=sys.stderr)
+            continue
+        if d.get("status") == "ok" and not (d.get("request") or {}).get("warmup"):
             runs.append(d)
     return runs
+
+
+def figure(d: dict, name: str) -> float | None:
+    """One figure of a run file; None where the run has none (an older schema, a stage not run)."""
+    try:
+        return FIGURES[name](d)
+    except (KeyError, TypeError, StopIteration):
+        return None
 
 
 def ratio_ci(a: list[float], b: list[float], n: int = 4000) -> tuple[float, float, float]:
@@ -145,11 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'mode':<6} {'repeat':>6} {'started':<20} " + " ".join(f"{k[:14]:>14}" for k in FIGURES))
     for m, runs in modes.items():
         for d in sorted(runs, key=lambda d: d["started_at"]):
-            vals = " ".join(f"{v:>14.3f}" if (v := FIGURES[k](d)) is not None else f"{'-':>14}" for k in FIGURES)
+            vals = " ".join(f"{v:>14.3f}" if (v := figure(d, k)) is not None else f"{'-':>14}" for k in FIGURES)
             print(f"{m:<6} {d['request'].get('repeat', 0) + 1:>6} {d['started_at'][:19]:<20} {vals}")
     print()
-    for k, get in FIGURES.items():
-        fresh, fork = ([get(d) for d in modes[m] if get(d) is not None] for m in ("fresh", "fork"))
+    for k in FIGURES:
+        fresh, fork = ([v for d in modes[m] if (v := figure(d, k)) is not None] for m in ("fresh", "fork"))
         if not fresh or not fork:
             continue
         r, lo, hi = ratio_ci(fork, fresh)

@@ -44,5 +44,18 @@ def test_fork_and_fresh_compared_with_an_interval(tmp_path: Path, capsys, fork_s
 
 def test_one_side_missing_is_one_line_and_exit_2(tmp_path: Path, capsys) -> None:
     _run(tmp_path / "fresh", "r0", 0.2, 0)
+    (tmp_path / "fork" / "s" / "runs").mkdir(parents=True)
+    (tmp_path / "fork" / "s" / "runs" / "torn.json").write_text('{"status": "o')  # half-written
     assert start_ab.main([str(tmp_path)]) == 2
-    assert "need ok runs under both" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "torn.json: skipped, not a readable run file" in err and "need ok runs under both" in err
+
+
+def test_a_run_without_a_figure_shows_a_dash(tmp_path: Path, capsys) -> None:
+    for i in range(2):
+        _run(tmp_path / "fresh", f"r{i}", 0.2, i)
+        _run(tmp_path / "fork", f"r{i}", 0.2, i)
+    d = json.loads((tmp_path / "fork" / "s" / "runs" / "r0.json").read_text())
+    d["generation"] = []  # no tuned answers
+    (tmp_path / "fork" / "s" / "runs" / "r0.json").write_text(json.dumps(d))
+    assert start_ab.main([str(tmp_path)]) == 0
