@@ -60,6 +60,11 @@ def load(folder: Path) -> list[dict]:
     return runs
 
 
+def started(d: dict) -> str:
+    """How the run's process started: forked runs carry HARNESS_START=fork in their recorded environment."""
+    return ((d.get("environment") or {}).get("env_vars") or {}).get("HARNESS_START", "fresh")
+
+
 def figure(d: dict, name: str) -> float | None:
     """One figure of a run file; None where the run has none (an older schema, a stage not run)."""
     try:
@@ -151,6 +156,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{a.folder}: need ok runs under both fresh/ and fork/ (found "
               f"{', '.join(f'{m} {len(r)}' for m, r in modes.items())})", file=sys.stderr)  # fmt: skip
         return 2
+    for m, runs in modes.items():  # a sweep whose fork server could not start ran fresh interpreters instead
+        wrong = [d["label"] for d in runs if started(d) != m]
+        if wrong:
+            print(f"{a.folder / m}: {len(wrong)} run(s) did not start as '{m}' (each run records its start)",
+                  file=sys.stderr)  # fmt: skip
+            return 2
     settings = {json.dumps(d["effective"], sort_keys=True) for runs in modes.values() for d in runs}
     labels = {d["label"] for runs in modes.values() for d in runs}
     print(f"cell: {', '.join(sorted(labels))}; recorded settings identical in all runs: {len(settings) == 1}")

@@ -23,6 +23,7 @@ def _run(folder: Path, name: str, steady: float, repeat: int) -> None:
         "generation": [{"stage": "tuned", "latency_s_per_answer": 3.0}],
         "one_time": {"before_load_s": 5.0},
         "phases": {"train": {"wall_s": 20.0, "nvml_process_peak_mib": 8000.0}},
+        "environment": {"env_vars": {"HARNESS_START": "fork"} if folder.name == "fork" else {}},
     }  # fmt: skip
     (folder / "s" / "runs").mkdir(parents=True, exist_ok=True)
     (folder / "s" / "runs" / f"{name}.json").write_text(json.dumps(d))
@@ -59,3 +60,15 @@ def test_a_run_without_a_figure_shows_a_dash(tmp_path: Path, capsys) -> None:
     d["generation"] = []  # no tuned answers
     (tmp_path / "fork" / "s" / "runs" / "r0.json").write_text(json.dumps(d))
     assert start_ab.main([str(tmp_path)]) == 0
+
+
+def test_a_fork_folder_whose_runs_started_fresh_is_refused(tmp_path: Path, capsys) -> None:
+    """If the fork server could not start, the sweep ran fresh interpreters: no comparison then."""
+    for i in range(2):
+        _run(tmp_path / "fresh", f"r{i}", 0.2, i)
+        _run(tmp_path / "fork", f"r{i}", 0.2, i)
+    d = json.loads((tmp_path / "fork" / "s" / "runs" / "r1.json").read_text())
+    d["environment"] = {"env_vars": {}}
+    (tmp_path / "fork" / "s" / "runs" / "r1.json").write_text(json.dumps(d))
+    assert start_ab.main([str(tmp_path)]) == 2
+    assert "1 run(s) did not start as 'fork'" in capsys.readouterr().err
