@@ -148,7 +148,7 @@ class PriceTable:
             return Fit(None, None, None, {})
         needed = peak_mib * (1 + self.margin)
         fit = Fit(peak_mib, measure, needed, {g.name: needed <= g.memory_gib * MIB_PER_GIB for g in self.budget_gpus})
-        need = float(f"{min_capability[0]}.{min_capability[1]}") if min_capability else None
+        need = min_capability[0] + min_capability[1] / 10 if min_capability else None  # (7, 0) -> 7.0
         for g in self.budget_gpus:
             if need is not None and g.compute_capability is not None and g.compute_capability < need:
                 fit.fits[g.name] = False
