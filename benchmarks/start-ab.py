@@ -165,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = {json.dumps(d["effective"], sort_keys=True) for runs in modes.values() for d in runs}
     labels = {d["label"] for runs in modes.values() for d in runs}
     print(f"cell: {', '.join(sorted(labels))}; recorded settings identical in all runs: {len(settings) == 1}")
+    for m, runs in modes.items():  # a fork inherits its server's threads and affinity; a fresh start sets its own
+        cpu = {json.dumps((d.get("environment") or {}).get("cpu_threads") or {}, sort_keys=True) for d in runs}
+        print(f"{m} runs' CPU side (usable CPUs, torch threads): {'; '.join(sorted(cpu))}")
     print(f"{'mode':<6} {'repeat':>6} {'started':<20} " + " ".join(f"{k[:14]:>14}" for k in FIGURES))
     for m, runs in modes.items():
         for d in sorted(runs, key=lambda d: d["started_at"]):

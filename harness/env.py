@@ -79,6 +79,17 @@ def gpu_facts(gpu_index: int | None) -> dict[str, Any]:
     return facts
 
 
+def cpu_threads() -> dict[str, int]:
+    """Usable CPUs and torch's intra-op threads (torch is loaded in a run; not imported here if it is not)."""
+    out: dict[str, int] = {}
+    if hasattr(os, "sched_getaffinity"):
+        out["usable_cpus"] = len(os.sched_getaffinity(0))
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        out["torch_threads"] = torch.get_num_threads()  # not the inter-op count: asking for it starts its pool
+    return out
+
+
 def capture(gpu_index: int | None, command: list[str] | None = None) -> Environment:
     sha, dirty = git_state()
     return Environment(
@@ -91,6 +102,7 @@ def capture(gpu_index: int | None, command: list[str] | None = None) -> Environm
         command=command if command is not None else list(sys.argv),
         device="cuda" if gpu_index is not None else "cpu",
         cpu_count=os.cpu_count(),
+        cpu_threads=cpu_threads(),
         env_vars={k: os.environ[k] for k in RECORDED_ENV if k in os.environ},
         measurement_version=MEASUREMENT_VERSION,
         **gpu_facts(gpu_index),

@@ -158,6 +158,9 @@ class Environment(Model):
     driver: str | None = None
     cuda: str | None = None
     cpu_count: int | None = None
+    # What the run's CPU side really had: usable CPUs (affinity) and torch's intra-op threads. A forked run
+    # inherits its server's process state, so these are where a fork would differ from a fresh start.
+    cpu_threads: dict[str, int] = {}
     env_vars: dict[str, str] = {}
     compile_caches: dict[str, str] = {}  # inductor / triton / unsloth -> "cold" or "warm" when the run started
     monitor: str | None = None  # how memory and power were sampled

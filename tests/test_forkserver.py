@@ -33,6 +33,9 @@ def test_forked_run_records_the_same_settings_and_phases_as_a_fresh_one(tmp_path
     assert "HARNESS_START" not in fresh.environment.env_vars
     # the sweep shares its compile caches; nothing compiles on the CPU, so both found them cold
     assert fresh.environment.compile_caches == {"inductor": "cold", "triton": "cold", "unsloth": "cold"}
+    # the same CPU side: a fork inherits its server's process state (threads, affinity), a fresh start does not
+    assert fresh.environment.cpu_threads == forked.environment.cpu_threads
+    assert fresh.environment.cpu_threads["torch_threads"] >= 1 and fresh.environment.cpu_threads["usable_cpus"] >= 1
     # same work: every effective setting, the same phases in the same order, same steps and answers
     assert fresh.effective == forked.effective
     assert list(fresh.phases) == list(forked.phases)
