@@ -88,7 +88,7 @@ for part in "$@"; do
       sweep fresh python3 -m harness bench --spec benchmarks/seed-study.yaml --model gemma-2-2b-it --ranks 16 \
         --start fresh --data $team_data --results-root results/start-fresh ;;
     startab)  # does the fork server change a run's figures? the CPU probe, then one cell, both starts, alternating
-      python3 benchmarks/start-ab.py --probe 6 2>&1 | tee "$out/start-ab-probe.txt"
+      (( ${STARTAB_PROBE:-6} > 0 )) && python3 benchmarks/start-ab.py --probe "${STARTAB_PROBE:-6}" 2>&1 | tee "$out/start-ab-probe.txt"
       for order in "fresh fork" "fork fresh" "fresh fork"; do
         n=$(( ${n:-0} + 1 ))
         for start in $order; do
