@@ -354,6 +354,20 @@ def _oom_reason(run: RunChild, e: BaseException) -> str:
     )
 
 
+def failure_reason(e: BaseException, phase: str | None) -> str:
+    """One line: the error's type, the phase, its first message line, and where it was raised when the
+    message says nothing (torch's InductorError wraps a bare `assert`: "AssertionError: " alone)."""
+    first = (str(e).strip().splitlines() or [""])[0][:300]
+    reason = f"{type(e).__name__} in phase {phase}: {first}"
+    if not first or first.endswith(":"):  # nothing said beyond a type name
+        frames = traceback.extract_tb(e.__traceback__)
+        if frames:
+            f = frames[-1]
+            where = "/".join(Path(f.filename).parts[-3:])
+            reason = f"{reason.rstrip(': ')} (raised at {where}:{f.lineno} in {f.name})"
+    return reason
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m harness.run", description=__doc__.splitlines()[0])
     ap.add_argument("--request", required=True, type=Path)
@@ -381,8 +395,7 @@ def main(argv: list[str] | None = None) -> int:
             except Exception:
                 return 1
         else:
-            first = (str(e).strip().splitlines() or [""])[0][:300]
-            run.finish("failed", f"{type(e).__name__} in phase {run.phase_name}: {first}")
+            run.finish("failed", failure_reason(e, run.phase_name))
     return 0
 
 

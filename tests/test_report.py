@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 import re
 from pathlib import Path
 
@@ -458,6 +459,20 @@ def test_backends_section(mixed: ReportFiles, tmp_path: Path) -> None:
     assert "after " in sec and " steps" in sec  # the break-even job length
     real = build_report(make_results_folder(tmp_path / "real", "real"))
     assert 'id="backends"' not in real.html.read_text(encoding="utf-8")
+
+
+def test_break_even_says_when_the_speed_up_is_not_measured() -> None:
+    from harness.report.analysis.backends import pays_back
+    from harness.report.analysis.stats import Est
+
+    clear = Est(1.27, 1.11, 1.44, 50)
+    steps, text = pays_back(0.264, 0.208, 91.5, clear)
+    assert math.ceil(steps) == 1_634 and text == "after 1,634 steps"
+    # llama1B r64 liger on the H200: 0.1353 vs 0.1349 s a step, 1.00x [0.88, 1.15], 0.8 s less one-time
+    steps, text = pays_back(0.1353, 0.1349, -0.8, Est(1.00, 0.88, 1.15, 50))
+    assert steps == 0.0 and text.startswith("at once") and "not measurably different" in text
+    assert "not measurably different" not in pays_back(0.3, 0.4, 1.0, Est(0.75, 0.69, 0.80, 50))[1]
+    assert pays_back(0.3, 0.4, 1.0, Est(0.75, 0.69, 0.80, 50))[1].startswith("never")
 
 
 def test_quality_section(mixed: ReportFiles) -> None:

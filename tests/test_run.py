@@ -111,3 +111,25 @@ def test_unsupported_is_recorded_before_anything_loads(tmp_path: Path) -> None:
     assert res.status == "unsupported"
     assert "CUDA GPU" in res.reason
     assert res.phases == {}
+
+
+def test_a_failure_with_an_empty_message_names_where_it_was_raised() -> None:
+    """Unsloth's default compile on the H200: `InductorError: AssertionError: ` and nothing else."""
+    from harness.run import failure_reason
+
+    def inner() -> None:
+        raise AssertionError  # a bare assert, as in torch._inductor.pattern_matcher
+
+    class InductorError(RuntimeError):
+        pass
+
+    try:
+        try:
+            inner()
+        except AssertionError as a:
+            raise InductorError(f"AssertionError: {a}").with_traceback(a.__traceback__) from None
+    except InductorError as e:
+        reason = failure_reason(e, "train")
+    assert reason.startswith("InductorError in phase train: AssertionError (raised at ")
+    assert "test_run.py:" in reason and reason.endswith(" in inner)")
+    assert failure_reason(ValueError("bad row 3"), "load") == "ValueError in phase load: bad row 3"

@@ -74,21 +74,29 @@ def compare(plain: Cell, other: Cell) -> Pair:
     if plain.peak.mib is not None and other.peak.mib is not None and plain.peak.measure == other.peak.measure:
         pr.peak_saved_mib = plain.peak.mib - other.peak.mib
     if sp and so and pr.one_time_extra_s is not None:
-        saved = sp - so
-        extra = pr.one_time_extra_s
-        if saved > 0 and extra <= 0:
-            pr.pays_back = "at once (faster steps, no extra one-time cost)"
-            pr.break_even_steps = 0.0
-        elif saved > 0:
-            pr.break_even_steps = extra / saved
-            pr.pays_back = f"after {math.ceil(pr.break_even_steps):,} steps"
-        elif extra < 0:
-            pr.break_even_steps = extra / saved if saved < 0 else math.inf
-            pr.pays_back = (
-                f"for jobs under {math.floor(pr.break_even_steps):,} steps only (smaller one-time cost, slower steps)"
-                if saved < 0
-                else "at once (smaller one-time cost, same steps)"
-            )
-        else:
-            pr.pays_back = "never (slower steady steps and no smaller one-time cost)"
+        pr.break_even_steps, pr.pays_back = pays_back(sp, so, pr.one_time_extra_s, pr.speedup)
     return pr
+
+
+def pays_back(plain_step: float, other_step: float, extra_s: float, speedup: Est) -> tuple[float, str]:
+    """(break-even steps, the sentence) for a backend whose steady step is `other_step` against plain's, at
+    `extra_s` more one-time cost. Where the speed-up's interval holds 1x the steps are not measurably
+    different, and the sentence says so rather than reading a difference into the noise."""
+    saved = plain_step - other_step
+    if saved > 0 and extra_s <= 0:
+        steps, text = 0.0, "at once (faster steps, no extra one-time cost)"
+    elif saved > 0:
+        steps = extra_s / saved
+        text = f"after {math.ceil(steps):,} steps"
+    elif extra_s < 0:
+        steps = extra_s / saved if saved < 0 else math.inf
+        text = (
+            f"for jobs under {math.floor(steps):,} steps only (smaller one-time cost, slower steps)"
+            if saved < 0
+            else "at once (smaller one-time cost, same steps)"
+        )
+    else:
+        steps, text = math.inf, "never (slower steady steps and no smaller one-time cost)"
+    if speedup.lo is not None and speedup.hi is not None and speedup.lo <= 1.0 <= speedup.hi:
+        text += "; but the steps are not measurably different (the speed-up's interval holds 1x)"
+    return steps, text
