@@ -63,6 +63,27 @@ def test_supported_cases(monkeypatch: pytest.MonkeyPatch) -> None:
     assert capability.check(tiny_request("llama", backend="liger", quant="nf4", device="auto"), H100) is None
 
 
+@pytest.mark.parametrize(
+    ("version", "over", "refused"),
+    [
+        ("0.50.2", {"quant": "nf4"}, True),  # the pinned [gpu] extra: its wheel has no Maxwell kernels
+        ("0.48.0", {"train": {"optimizer": "paged_adamw_8bit"}}, True),
+        ("0.47.0", {"quant": "nf4"}, False),  # the last release whose wheels still carried Maxwell
+        (None, {"quant": "nf4"}, True),  # version unknown: the pinned one's rule
+    ],
+)
+def test_bitsandbytes_on_the_teams_maxwell_gpu(monkeypatch: pytest.MonkeyPatch, version, over, refused) -> None:
+    monkeypatch.setattr(capability, "installed", lambda m: True)
+    monkeypatch.setattr(capability, "bnb_version", lambda: version)
+    reason = capability.check(tiny_request("llama", device="auto", **over), M6000)
+    if refused:
+        assert reason is not None and "needs compute capability >= 6.0; Quadro M6000 has 5.2" in reason
+        assert "bitsandbytes<0.48" in reason
+    else:
+        assert reason is None
+    assert capability.check(tiny_request("llama", device="auto", **over), ("Tesla T4", (7, 5))) is None
+
+
 def test_no_gpu_on_this_machine_reports_none() -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")

@@ -139,10 +139,23 @@ def test_capability_limits() -> None:
         assert not v.capability_ok and not v.fits and "7.0" in v.reason
     v = fits_on(predict(LLAMA, s.with_(dtype="bf16"), "T4", COEF), "T4")
     assert not v.capability_ok and "bf16" in v.reason
+    assert fits_on(predict(LLAMA, s.with_(quant="nf4", dtype="fp16"), "T4", COEF), "T4").capability_ok
     ok = fits_on(predict(LLAMA, s.with_(dtype="fp16"), "T4", COEF), "T4")
     assert ok.fits and ok.capability_ok and ok.dtype == "fp16"
     with pytest.raises(ValueError, match="made for"):
         fits_on(predict(LLAMA, s.with_(dtype="fp16"), "T4", COEF), "H100")
+
+
+@pytest.mark.parametrize(("version", "runs"), [("0.50.2", False), (None, False), ("0.47.0", True)])
+def test_nf4_on_the_maxwell_gpu_follows_the_bitsandbytes_version(monkeypatch, version, runs) -> None:
+    """bitsandbytes' PyPI wheels carry no Maxwell kernels from 0.48.0; none installed: the pinned 0.50.2."""
+    from harness.memory import verdict
+
+    monkeypatch.setattr(verdict, "bnb_version", lambda: version)
+    v = fits_on(predict(LLAMA, Settings(targets=tuple(ALL7), quant="nf4", dtype="fp32"), "M6000", COEF), "M6000")
+    assert v.capability_ok is runs
+    if not runs:
+        assert "nf4 (bitsandbytes) needs compute capability 6.0 or higher; Quadro M6000 has 5.2" in v.reason
 
 
 def test_fit_table_uses_each_gpus_dtypes() -> None:

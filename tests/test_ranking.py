@@ -260,3 +260,12 @@ def test_a_backend_below_a_gpus_compute_capability_does_not_fit_it() -> None:
     assert smallest_fit(fast, PRICES).name == "T4"
     assert cannot_run_phrase(fast) == "unsloth needs compute capability 7.0; the Quadro M6000 has 5.2"
     assert cannot_run_phrase(plain) is None
+    # nf4: bitsandbytes' wheels carry no Maxwell kernels from 0.48.0, so the version the run recorded decides
+    qlora = needed(peak, "cuda", PRICES, "hf", "nf4", {"bitsandbytes": "0.50.2"})
+    assert not qlora.fits["Quadro M6000"] and smallest_fit(qlora, PRICES).name == "T4"
+    assert (
+        cannot_run_phrase(qlora) == "nf4 (bitsandbytes 0.50.2) needs compute capability 6.0; the Quadro M6000 has 5.2"
+    )
+    assert needed(peak, "cuda", PRICES, "hf", "nf4", {"bitsandbytes": "0.47.0"}).fits["Quadro M6000"]
+    both = needed(peak, "cuda", PRICES, "unsloth", "nf4", {"bitsandbytes": "0.50.2"})
+    assert cannot_run_phrase(both) == "unsloth needs compute capability 7.0; the Quadro M6000 has 5.2"

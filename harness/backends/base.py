@@ -12,6 +12,8 @@ Modules here must not import torch at import time: the sweep parent reads the re
 from __future__ import annotations
 
 import importlib.util
+import re
+from importlib import metadata
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -20,6 +22,9 @@ if TYPE_CHECKING:
 
 GpuInfo = tuple[str, tuple[int, int]]  # (name, compute capability)
 BNB_OPTIMIZERS = ("8bit", "paged")  # optimizer names that need bitsandbytes
+# bitsandbytes' install guide: NF4/FP4 and the 8-bit optimizers need compute capability 6.0, and "Maxwell
+# support is not included in PyPI distributions from v0.48.0 on" (the team's Quadro M6000 is Maxwell, 5.2).
+BNB_MAXWELL_DROPPED = (0, 48)
 
 
 def installed(module: str) -> bool:
@@ -28,6 +33,37 @@ def installed(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
+
+
+def bnb_version() -> str | None:
+    """The installed bitsandbytes version, from its metadata (nothing imported), or None."""
+    try:
+        return metadata.version("bitsandbytes")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def bnb_min_capability(version: str | None) -> tuple[int, int]:
+    """The compute capability bitsandbytes' 4-bit and 8-bit kernels need at `version`: 6.0 from 0.48.0, whose
+    PyPI wheels carry no Maxwell kernels (a source build may; then pass that version's behaviour by hand),
+    5.0 before. Unknown (not installed where this is asked): the pinned `[gpu]` extra's, 6.0."""
+    nums = re.findall(r"\d+", version or "")[:2]
+    if len(nums) == 2 and (int(nums[0]), int(nums[1])) < BNB_MAXWELL_DROPPED:
+        return (5, 0)
+    return (6, 0)
+
+
+def bnb_capability_problem(what: str, gpu: GpuInfo, version: str | None) -> str | None:
+    """Why bitsandbytes (at `version`) cannot run `what` on `gpu`, or None."""
+    name, cc = gpu
+    need = bnb_min_capability(version)
+    if cc >= need:
+        return None
+    return (
+        f"{what} needs bitsandbytes, whose {version or 'current'} release needs compute capability >= "
+        f"{need[0]}.{need[1]}; {name} has {cc[0]}.{cc[1]} (its PyPI wheels carry no Maxwell kernels from 0.48.0: "
+        "pip install 'bitsandbytes<0.48', or build it from source for this GPU)"
+    )
 
 
 class Backend:

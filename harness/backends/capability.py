@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from harness.backends import get
-from harness.backends.base import BNB_OPTIMIZERS, GpuInfo, installed
+from harness.backends.base import BNB_OPTIMIZERS, GpuInfo, bnb_capability_problem, bnb_version, installed
 
 if TYPE_CHECKING:
     from harness.config import RunRequest
@@ -39,4 +39,7 @@ def check(request: RunRequest, gpu: GpuInfo | None) -> str | None:
         return f"bitsandbytes is not installed (needed by quant={request.quant}, optimizer={request.train.optimizer})"
     if bnb_optimizer and gpu is None:
         return f"optimizer {request.train.optimizer} (bitsandbytes) needs a CUDA GPU"
+    if (request.quant == "nf4" or bnb_optimizer) and gpu is not None:
+        what = "quant=nf4" if request.quant == "nf4" else f"optimizer {request.train.optimizer}"
+        return bnb_capability_problem(what, gpu, bnb_version())
     return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from harness.backends.base import bnb_min_capability, bnb_version
 from harness.memory.coefficients import Coefficients
 from harness.memory.gpus import BF16_MIN_CC, GPU, TEAM_GPUS, UNSLOTH_LIGER_MIN_CC
 from harness.memory.gpus import gpu as find_gpu
@@ -36,6 +37,10 @@ def capability_problem(g: GPU, settings: Settings) -> str | None:
     if settings.backend in ("unsloth", "liger") and cc < UNSLOTH_LIGER_MIN_CC:
         need = ".".join(map(str, UNSLOTH_LIGER_MIN_CC))
         return f"{settings.backend} needs compute capability {need} or higher; {g.name} has {g.cc}"
+    if settings.quant == "nf4" and cc < (need_bnb := bnb_min_capability(bnb_version())):
+        # the installed bitsandbytes, or the pinned [gpu] extra's where none is: no Maxwell wheels from 0.48.0
+        need = ".".join(map(str, need_bnb))
+        return f"nf4 (bitsandbytes) needs compute capability {need} or higher; {g.name} has {g.cc}"
     if settings.dtype == "bf16" and cc < BF16_MIN_CC:
         return f"bf16 needs compute capability 8.0 or higher; {g.name} has {g.cc}"
     return None

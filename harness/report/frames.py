@@ -198,7 +198,7 @@ def run_row(
     row["currency"] = prices.currency if cost.money is not None else None
     row["energy_j"] = run.energy_j
     row["energy_wh"] = run.energy_j / 3600 if run.energy_j is not None else None
-    fit = needed(up, run.device, prices, run.backend)
+    fit = needed(up, run.device, prices, run.backend, run.quant, run.packages)
     row["fits_peak_mib"] = fit.peak_mib
     row["fits_measure"] = fit.measure
     row["fits_margin"] = prices.margin

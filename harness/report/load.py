@@ -140,6 +140,12 @@ class Run:
         return d if d in ("cpu", "cuda") else None
 
     @property
+    def packages(self) -> dict[str, str | None]:
+        """The package versions the run recorded ({} for a run without an environment)."""
+        env = self.result.environment
+        return dict(env.packages) if env is not None else {}
+
+    @property
     def gpu_name(self) -> str | None:
         env = self.result.environment
         return env.gpu_name if env is not None else None

@@ -143,7 +143,9 @@ def fill_cell(
     cell.timings = [t for r in cell.ok_runs if (t := run_timing(r.result)) is not None]
     cell.peak = peak_of(cell.ok_runs)
     cell.scoring = scoring_of(cell.ok_runs)
-    cell.fit = needed(cell.peak, cell.device, prices, cell.backend) if cell.ok else None
+    cell.fit = (
+        needed(cell.peak, cell.device, prices, cell.backend, cell.quant, cell.first.packages) if cell.ok else None
+    )
     prompts: dict[str, list[float]] = {}
     for r in cell.ok_runs:
         q = quality.get(r.key)

@@ -65,14 +65,25 @@ def predicted(cells: Sequence[Any]) -> dict[str, list[Any]]:
     return out
 
 
-def needed(peak: Mem, device: str | None, prices: PriceTable, backend: str | None = None) -> Fit:
+def needed(
+    peak: Mem, device: str | None, prices: PriceTable, backend: str | None = None,
+    quant: str | None = None, packages: dict[str, str | None] | None = None,
+) -> Fit:  # fmt: skip
     """Does the measured user-work peak (plus the price file's margin) fit each of the team's GPUs, and can
-    the run's backend run there at all (Unsloth's and Liger's kernels need compute capability 7.0)?"""
+    the run run there at all? Unsloth's and Liger's kernels need compute capability 7.0; nf4 needs
+    bitsandbytes, 6.0 at the version the run recorded (`packages`) from 0.48.0 on (no Maxwell wheels)."""
     from harness.backends import REGISTRY  # light: the backends import torch only when they load a model
+    from harness.backends.base import bnb_min_capability
 
     b = REGISTRY.get(backend) if backend else None
-    need = b.min_compute_capability if b is not None else None
-    return prices.fit(peak.mib, peak.measure, device, need, backend or "the backend")
+    needs: list[tuple[tuple[int, int], str]] = []
+    if b is not None and b.min_compute_capability:
+        needs.append((b.min_compute_capability, backend or "the backend"))
+    if quant == "nf4":
+        v = (packages or {}).get("bitsandbytes")
+        needs.append((bnb_min_capability(v), f"nf4 (bitsandbytes{' ' + v if v else ''})"))
+    need, who = max(needs) if needs else (None, backend or "the backend")
+    return prices.fit(peak.mib, peak.measure, device, need, who)
 
 
 def smallest_fit(fit: Fit, prices: PriceTable) -> BudgetGpu | None:
