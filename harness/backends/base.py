@@ -45,8 +45,9 @@ def bnb_version() -> str | None:
 
 def bnb_min_capability(version: str | None) -> tuple[int, int]:
     """The compute capability bitsandbytes' 4-bit and 8-bit kernels need at `version`: 6.0 from 0.48.0, whose
-    PyPI wheels carry no Maxwell kernels (a source build may; then pass that version's behaviour by hand),
-    5.0 before. Unknown (not installed where this is asked): the pinned `[gpu]` extra's, 6.0."""
+    PyPI wheels carry no Maxwell kernels, 5.0 before. A source build with Maxwell kernels cannot be told
+    from a wheel by its version, and is refused too. Unknown (not installed where this is asked): the pinned
+    `[gpu]` extra's, 6.0."""
     nums = re.findall(r"\d+", version or "")[:2]
     if len(nums) == 2 and (int(nums[0]), int(nums[1])) < BNB_MAXWELL_DROPPED:
         return (5, 0)
