@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from harness.errors import UserError
 
 MIB = 2**20
-UNSLOTH_LIGER_MIN_CC = (7, 0)  # Triton kernels (Unsloth, Liger) need Volta or newer
 BF16_MIN_CC = (8, 0)  # bf16 tensor cores: Ampere or newer
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from harness.backends import REGISTRY
 from harness.backends.base import bnb_min_capability, bnb_version
 from harness.memory.coefficients import Coefficients
-from harness.memory.gpus import BF16_MIN_CC, GPU, TEAM_GPUS, UNSLOTH_LIGER_MIN_CC
+from harness.memory.gpus import BF16_MIN_CC, GPU, TEAM_GPUS
 from harness.memory.gpus import gpu as find_gpu
 from harness.memory.model import PredictedPeak, Settings, predict
 
@@ -34,8 +35,9 @@ class FitVerdict:
 
 def capability_problem(g: GPU, settings: Settings) -> str | None:
     cc = g.compute_capability
-    if settings.backend in ("unsloth", "liger") and cc < UNSLOTH_LIGER_MIN_CC:
-        need = ".".join(map(str, UNSLOTH_LIGER_MIN_CC))
+    backend = REGISTRY.get(settings.backend)
+    if backend is not None and backend.min_compute_capability and cc < backend.min_compute_capability:
+        need = ".".join(map(str, backend.min_compute_capability))
         return f"{settings.backend} needs compute capability {need} or higher; {g.name} has {g.cc}"
     if settings.quant == "nf4" and cc < (need_bnb := bnb_min_capability(bnb_version())):
         # the installed bitsandbytes, or the pinned [gpu] extra's where none is: no Maxwell wheels from 0.48.0
