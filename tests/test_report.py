@@ -544,7 +544,7 @@ def test_sweep_overhead_parts_add_up_to_the_wall_time() -> None:
     parts = overhead_parts([ok, bad], wall, 30.0)
     work = sum(p.wall_s for k, p in ok.phases.items() if k in USER_WORK)
     assert parts["work"] == pytest.approx(work) and work > 0
-    assert parts["burn_ins"] == 7.0 and parts["startup"] == pytest.approx(4.0) and parts["not_ok"] == 9.0
+    assert parts["burn_ins"] == pytest.approx(7.0) and parts["startup"] == pytest.approx(4.0) and parts["not_ok"] == pytest.approx(9.0)
     assert parts["between"] == pytest.approx(2.5)
     assert sum(v for v in parts.values() if v is not None) == pytest.approx(wall)
     assert overhead_parts([ok], ok.wall_s, None)["between"] is None  # no warm-up figure: nothing to subtract
