@@ -146,6 +146,8 @@ def _apply(spec: SweepSpec, args: argparse.Namespace, source: str, **fields: Any
         raw["weights"] = args.weights
     if getattr(args, "repeats", None):
         raw["axes"]["repeats"] = args.repeats
+    if getattr(args, "emulate", None):
+        raw["axes"]["emulate"] = args.emulate
     if getattr(args, "job", None):
         raw["job"] = parse_job(args.job).model_dump(exclude_unset=True)
     return make_spec(raw, source)
@@ -196,7 +198,7 @@ def _preflight(spec: SweepSpec, source: str, args: argparse.Namespace | None = N
     requests = []
     if found.names:
         spec = spec.model_copy(update={"axes": spec.axes.model_copy(update={"candidates": found.names})})
-        requests = expand_sweep(spec, found.candidates, source)
+        requests = expand_sweep(spec, found.candidates, source, _emulated_gpus(spec))
     for r in requests:
         if r.candidate.trust_remote_code and not r.trust_remote_code:
             raise UserError(
@@ -227,6 +229,15 @@ def _preflight(spec: SweepSpec, source: str, args: argparse.Namespace | None = N
     for line in warnings:
         print(f"warning: {line}", file=sys.stderr, flush=True)
     return requests
+
+
+def _emulated_gpus(spec: SweepSpec) -> Any:
+    """`--emulate NAME` -> the GPU's fields, from the fits GPU table of the spec's price file."""
+    if not spec.axes.emulate:
+        return None
+    from harness.report.prices import PriceTable, prices_path
+
+    return PriceTable.load(prices_path(spec.prices), required=True).emulated_gpu
 
 
 def _exit_code(results: list[Any]) -> int:
@@ -290,11 +301,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _axes(args: argparse.Namespace) -> dict[str, Any]:
-    """Axes given on the command line (--model, --ranks, --backends, --quants)."""
+    """Axes given on the command line (--model, --ranks, --backends, --quants, --emulate)."""
     axes: dict[str, Any] = {}
     if getattr(args, "model", None):
         axes["candidates"] = [args.model]
-    for name in ("ranks", "backends", "quants"):
+    for name in ("ranks", "backends", "quants", "emulate"):
         if getattr(args, name, None):
             axes[name] = getattr(args, name)
     return axes
@@ -447,6 +458,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--trust-remote-code", action="store_true", help="allow a candidate's own model code to run")
     p.add_argument("--unsloth-compile", choices=["default", "block_off", "all_off"])
+    p.add_argument(
+        "--emulate", nargs="+", metavar="GPU",
+        help="measure as if on a smaller GPU of the price file's fits table (e.g. T4 M6000): its memory caps the"
+        " allocator, its compute capability sets the dtype and what cannot run; time stays this GPU's",
+    )  # fmt: skip
     p.add_argument("--timeout", type=int, help="seconds per run (default: the spec's)")
     p.add_argument("--results-root", default=str(RESULTS_ROOT), help="folder for results (default: ./results)")
     p.add_argument("--gpus", help="run one run per GPU at once, e.g. 0,1")

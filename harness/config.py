@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -164,7 +165,7 @@ class TrainSettings(Strict):
     optimizer: str = "adamw_torch"  # adamw_8bit / paged_adamw_8bit need bitsandbytes
     max_length: int = Field(256, gt=8)  # tokens; longer rows are truncated
     gradient_checkpointing: bool | Literal["unsloth"] = False  # less memory, slower steps
-    dtype: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # auto: bf16 on GPUs that have it, else fp16; fp32 on CPU
+    dtype: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # auto: bf16 where native (8.0+), else fp16; CPU fp32
     pad_to_multiple_of: int | None = Field(None, gt=0)  # fixed shapes cost memory, may save compile time
     loss_type: Literal["nll", "chunked_nll"] = "nll"  # chunked_nll: lm_head on answer tokens only, less memory
     burn_in_steps: int = Field(5, ge=0)  # first steps carry the one-time costs; timed apart
@@ -185,6 +186,15 @@ class UnslothSettings(Strict):
     # default: Unsloth as shipped; block_off: UNSLOTH_BLOCK_COMPILE=0; all_off: UNSLOTH_COMPILE_DISABLE=1
 
 
+class EmulatedGpu(Strict):
+    """A smaller GPU measured on a bigger one (`--emulate T4`): its memory caps the caching allocator, its
+    compute capability picks the dtype and what cannot run; time stays the measuring GPU's."""
+
+    name: str  # as the fits GPU table names it (benchmarks/gpu-prices.yaml)
+    memory_mib: float = Field(gt=0)  # what the card reports as total (nvidia-smi)
+    compute_capability: tuple[int, int]
+
+
 class RunRequest(Strict):
     """Everything that defines one run. Its canonical JSON is hashed into the run key."""
 
@@ -202,6 +212,7 @@ class RunRequest(Strict):
     trust_remote_code: bool = False
     repeat: int = Field(0, ge=0)  # index of a repeat of the same cell: each is its own process and run key
     warmup: bool = False  # a sweep's warm-up run: pays the machine's first-run costs, never reported
+    emulate: EmulatedGpu | None = None  # None: the GPU it runs on, as it is
 
     @model_validator(mode="after")
     def _rank_fits(self) -> RunRequest:
@@ -213,7 +224,15 @@ class RunRequest(Strict):
     @property
     def label(self) -> str:
         tail = " warm-up" if self.warmup else (f" #{self.repeat + 1}" if self.repeat else "")
-        return f"{self.candidate.name} r{self.lora.rank} {self.backend} {self.quant} {self.weights}{tail}"
+        return f"{self.candidate.name} r{self.lora.rank} {self.backend} {self.quant} {self.weights}{self.variant}{tail}"
+
+    @property
+    def variant(self) -> str:
+        """What sets the run apart beyond candidate, rank, backend and quant: an explicit dtype, emulation."""
+        parts = [self.train.dtype] if self.train.dtype != "auto" else []
+        if self.emulate is not None:
+            parts.append(f"as {self.emulate.name}")
+        return f" ({', '.join(parts)})" if parts else ""
 
     @property
     def cell(self) -> tuple[str, int, str, str, str]:
@@ -221,9 +240,12 @@ class RunRequest(Strict):
         return (self.candidate.name, self.lora.rank, self.backend, self.quant, self.weights)
 
     def key_fields(self) -> dict[str, Any]:
-        """The request as the run key hashes it: descriptive candidate fields left out."""
+        """The request as the run key hashes it: descriptive candidate fields left out; `emulate` only when set,
+        so that the keys of runs made before it existed stay theirs."""
         out = self.model_dump(mode="json")
         out["candidate"] = self.candidate.model_spec()
+        if out.get("emulate") is None:
+            out.pop("emulate", None)
         return out
 
 
@@ -236,6 +258,9 @@ class Axes(Strict):
     backends: list[Backend] = ["hf"]
     quants: list[Quant] = ["none"]
     repeats: int = Field(1, gt=0)  # runs of each cell, each its own process: run-to-run variation, measured
+    # each run once per GPU named here, emulated on the GPU at hand (its memory caps the allocator, its compute
+    # capability sets the dtype and what cannot run); names from the fits GPU table of the spec's price file
+    emulate: list[str] = []
 
     @field_validator("ranks")
     @classmethod
@@ -424,8 +449,14 @@ def build_request(candidate: Candidate, fields: dict[str, Any], source: str = "r
         raise UserError(validation_message(source, e)) from None
 
 
-def expand_sweep(spec: SweepSpec, candidates: CandidateFile, source: str = "spec") -> list[RunRequest]:
-    """The cartesian product of the spec's axes, repeats included.
+def expand_sweep(
+    spec: SweepSpec,
+    candidates: CandidateFile,
+    source: str = "spec",
+    emulated: Callable[[str], dict[str, Any]] | None = None,
+) -> list[RunRequest]:
+    """The cartesian product of the spec's axes, repeats included; `emulated` turns a name of `axes.emulate`
+    into an EmulatedGpu's fields (the caller reads the GPU table: the price file).
 
     Order: the first repeat of every cell in the spec's order (candidate, rank, backend, quant), then
     each further repeat with the cells rotated by one candidate, so that no candidate always runs first
@@ -437,9 +468,15 @@ def expand_sweep(spec: SweepSpec, candidates: CandidateFile, source: str = "spec
         for rank in spec.axes.ranks:
             for backend in spec.axes.backends:
                 for quant in spec.axes.quants:
-                    fields = deep_merge(spec.base, {"lora": {"rank": rank}, "backend": backend, "quant": quant})
-                    fields.setdefault("weights", spec.weights)
-                    cells.append((cand, fields))
+                    for gpu in spec.axes.emulate or [None]:
+                        over: dict[str, Any] = {"lora": {"rank": rank}, "backend": backend, "quant": quant}
+                        if gpu is not None:
+                            if emulated is None:
+                                raise UserError(f"{source}: axes.emulate needs the GPU table (the price file)")
+                            over["emulate"] = emulated(gpu)
+                        fields = deep_merge(spec.base, over)
+                        fields.setdefault("weights", spec.weights)
+                        cells.append((cand, fields))
     per_candidate = max(1, len(cells) // len(spec.axes.candidates))
     requests = []
     for repeat in range(spec.axes.repeats):

@@ -21,8 +21,8 @@ from harness.config import RunRequest
 # 2: typed request snapshot and quality; the composite score is computed at report time (not stored).
 SCHEMA_VERSION = 2
 
-Status = Literal["ok", "oom", "crashed", "timeout", "unsupported", "cancelled", "mismatch", "failed"]
-FAILED_STATUSES = ("oom", "crashed", "timeout", "cancelled", "failed")
+Status = Literal["ok", "oom", "crashed", "timeout", "unsupported", "cancelled", "mismatch", "diverged", "failed"]
+FAILED_STATUSES = ("oom", "crashed", "timeout", "cancelled", "diverged", "failed")
 
 
 class Model(BaseModel):
@@ -79,6 +79,7 @@ class Effective(Model):
     padding_free: bool | None = None
     completion_only_loss: bool | None = None
     loss_type: str | None = None
+    loss_scaler: str | None = None  # the trainer's gradient scaler (fp16: GradScaler), None: none
     lora_rank: int | None = None
     lora_alpha: int | None = None
     lora_dropout: float | None = None
@@ -167,6 +168,20 @@ class Environment(Model):
     measurement_version: str | None = None  # harness.MEASUREMENT_VERSION
 
 
+class Emulation(Model):
+    """How a run measured a smaller GPU on the one at hand (`--emulate`): what capped the allocator and why."""
+
+    gpu: str  # the emulated GPU, as the fits GPU table names it
+    memory_mib: float  # its memory (nvidia-smi total)
+    compute_capability: str  # its capability: the dtype rule and the kernel checks used it
+    context_mib: float  # CUDA context and libraries assumed on it (outside torch's allocator)
+    context_source: str
+    cap_mib: float  # torch's caching allocator capped here: memory - context
+    device_total_mib: float  # the measuring GPU's memory
+    fraction: float  # torch.cuda.set_per_process_memory_fraction(fraction)
+    notes: list[str] = []  # what differs from a real run there (kernels, workspaces, time)
+
+
 class Interval(Model):
     """A mean with its 95% bootstrap interval over `n` items (prompts, steps or repeats)."""
 
@@ -208,6 +223,7 @@ class RunResult(Model):
     answers: list[Answer] = []
     quality: Quality = Quality()  # see harness.quality
     environment: Environment | None = None
+    emulation: Emulation | None = None  # set when the run emulated a smaller GPU
     stderr_tail: str | None = None  # filled by the sweep for crashed runs
     partial: bool = False  # written by the child after each phase while it runs; its final write clears it
     injected: str | None = None  # the test hook's fault that fired in this run (HARNESS_FAULTS), e.g. "oom@step:1"

@@ -132,6 +132,10 @@ class RunChild:
             # the CUDA context, timed on its own, before the libraries below would create it (peft imports
             # bitsandbytes, which asks CUDA for the device's capability)
             torch.cuda.init()
+            reason = self.gpu_support(torch)
+            if reason:
+                self.finish("unsupported", reason)
+                return
         lap("cuda")
 
         from harness import data as data_mod
@@ -297,6 +301,10 @@ class RunChild:
         }
         self.result.effective = train.read_effective(trainer, req, len(train_rows), extra)
         self.result.one_time.update({k: float(v) for k, v in lora_info.items() if isinstance(v, int | float)})
+        diverged = train.divergence(trainer)
+        if diverged:  # what ran is recorded above; no answers from a model whose loss is inf/NaN
+            self.finish("diverged", f"{diverged} ({common.dtype_name(dtype)})")
+            return
 
         model = trainer.model
         del trainer
@@ -320,6 +328,22 @@ class RunChild:
             self.finish("mismatch", "; ".join(eff.mismatches))
         else:
             self.finish("ok", None)
+
+    def gpu_support(self, torch: Any) -> str | None:
+        """Before anything else touches the GPU: does this torch build carry kernels for it (else the first
+        kernel fails), and, when emulating, cap the allocator at the emulated GPU's memory."""
+        from harness import emulation
+        from harness.torch_arch import arch_problem
+
+        cc = tuple(torch.cuda.get_device_capability())
+        reason = arch_problem(cc, list(torch.cuda.get_arch_list()), torch.__version__, torch.cuda.get_device_name())
+        if reason:
+            return reason
+        try:
+            self.result.emulation = emulation.apply(self.request, torch)
+        except UserError as e:
+            return str(e)
+        return None
 
     def score(self, bpc: dict[str, list[float]]) -> None:
         from harness.quality.score import score_run

@@ -21,6 +21,7 @@ STATUS_STYLE = {
     "oom": "red",
     "crashed": "red",
     "timeout": "red",
+    "diverged": "red",
     "failed": "red",
     "cancelled": "magenta",
 }

@@ -55,6 +55,26 @@ class StepTimer(TrainerCallback):
         faults.hit(f"step:{state.global_step}", self.label)
 
 
+class DivergenceGuard(TrainerCallback):
+    """Stops training at the first logged loss that is inf or NaN (fp16 overflow, a learning rate too high):
+    the run ends `diverged` at that step instead of `ok` with a meaningless curve. Needs every step logged
+    and the trainer's nan/inf filter off (sft_config sets both)."""
+
+    def __init__(self) -> None:
+        self.step: int | None = None
+        self.loss: float | None = None
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
+        loss = (logs or {}).get("loss")
+        if self.step is None and isinstance(loss, int | float) and not math.isfinite(loss):
+            self.step, self.loss = int(state.global_step), float(loss)
+            control.should_training_stop = True
+
+    @property
+    def reason(self) -> str | None:
+        return None if self.step is None else f"loss became {self.loss} at step {self.step}; training stopped there"
+
+
 def expected_steps(n_rows: int, request: RunRequest, world: int = 1) -> int:
     """Optimizer steps transformers 5.17's Trainer runs (`set_initial_training_values`).
 
@@ -105,6 +125,7 @@ def sft_config(
         data_seed=t.seed,
         logging_steps=1,
         logging_strategy="steps",
+        logging_nan_inf_filter=False,  # its default True logs the running mean in place of an inf/NaN loss
         save_strategy="no",
         eval_strategy="no",
         report_to="none",
@@ -132,8 +153,20 @@ def build_trainer(
         args=sft_config(request, out_dir, device, dtype, backend_args),
         train_dataset=ds,
         processing_class=tokenizer,
-        callbacks=[timer],
+        callbacks=[timer, DivergenceGuard()],
     )
+
+
+def divergence(trainer: Any) -> str | None:
+    """The trainer's DivergenceGuard's reason: None when every logged loss was finite."""
+    guard = next((cb for cb in trainer.callback_handler.callbacks if isinstance(cb, DivergenceGuard)), None)
+    return guard.reason if guard is not None else None
+
+
+def loss_scaler(trainer: Any) -> str | None:
+    """The gradient scaler the trainer's accelerator really uses (fp16 needs one), by class name; None: none."""
+    scaler = getattr(getattr(trainer, "accelerator", None), "scaler", None)
+    return type(scaler).__name__ if scaler is not None else None
 
 
 def step_stats(times: list[float], burn_in: int) -> StepTimes:
@@ -307,6 +340,7 @@ def read_effective(trainer: Any, request: RunRequest, n_rows: int, extra: dict[s
         "padding_free": bool(padding_free),
         "completion_only_loss": facts.get("completion_only_loss"),
         "loss_type": loss_type_in_use(trainer),
+        "loss_scaler": loss_scaler(trainer),
     }
     peft_cfg = getattr(model, "peft_config", {}).get("default")
     read["lora_rank"] = peft_cfg.r if peft_cfg is not None else None
@@ -332,6 +366,8 @@ def read_effective(trainer: Any, request: RunRequest, n_rows: int, extra: dict[s
     want_dtype = extra.get("dtype") or (t.dtype if t.dtype != "auto" else None)  # the run's resolved dtype
     if want_dtype and eff.dtype is not None and eff.dtype != want_dtype:
         mm.append(f"dtype: requested {want_dtype}, base weights compute in {eff.dtype}")
+    if want_dtype == "fp16" and eff.loss_scaler is None:
+        mm.append("loss_scaler: fp16 training needs one, the trainer has none")
     if inner is not None:
         cls, kwargs = requested_optimizer(trainer, t.optimizer)
         if cls is not None and not isinstance(inner, cls):

@@ -46,6 +46,6 @@ def test_fits_on_shows_the_memory_models_prediction_beside_the_measured_peak(tmp
     table = text[text.index("Predicted by the memory model") :].split("\n\n")[1]  # the table under its title
     rows = [line for line in table.splitlines() if line.startswith("| tiny-llama")]
     assert [r.split(" | ")[1:3] for r in rows] == [
-        ["Quadro M6000", "fp32"], ["Quadro M6000", "fp16"], ["Tesla T4", "fp16"], ["NVIDIA H100 80GB HBM3", "bf16"]
+        ["Quadro M6000", "fp16"], ["Quadro M6000", "fp32"], ["Tesla T4", "fp16"], ["NVIDIA H100 80GB HBM3", "bf16"]
     ]  # fmt: skip
     assert "not measured there" in rows[2] and "not measured there" not in rows[3]  # measured on the H100 only

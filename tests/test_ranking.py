@@ -249,23 +249,27 @@ def test_rows_level_on_the_score_share_first_place(tmp_path: Path) -> None:
 
 def test_a_backend_below_a_gpus_compute_capability_does_not_fit_it() -> None:
     """Memory alone would put an Unsloth cell on the team's Quadro M6000 (5.2); its kernels need 7.0."""
-    from harness.report.analysis.memory import cannot_run_phrase, needed, smallest_fit
-    from harness.report.load import Mem
+    from types import SimpleNamespace
 
-    peak = Mem(3_600.0, "nvml process")
-    plain = needed(peak, "cuda", PRICES, "hf")
-    fast = needed(peak, "cuda", PRICES, "unsloth")
-    assert plain.fits["Quadro M6000"] and smallest_fit(plain, PRICES).name == "Quadro M6000"
-    assert not fast.fits["Quadro M6000"] and fast.fits["T4"]
-    assert smallest_fit(fast, PRICES).name == "T4"
-    assert cannot_run_phrase(fast) == "unsloth needs compute capability 7.0; the Quadro M6000 has 5.2"
-    assert cannot_run_phrase(plain) is None
-    # nf4: bitsandbytes' wheels carry no Maxwell kernels from 0.48.0, so the version the run recorded decides
-    qlora = needed(peak, "cuda", PRICES, "hf", "nf4", {"bitsandbytes": "0.50.2"})
-    assert not qlora.fits["Quadro M6000"] and smallest_fit(qlora, PRICES).name == "T4"
-    assert (
-        cannot_run_phrase(qlora) == "nf4 (bitsandbytes 0.50.2) needs compute capability 6.0; the Quadro M6000 has 5.2"
+    from harness.report.analysis.fits import capability_problem
+
+    m6000 = next(g for g in PRICES.budget_gpus if g.name == "Quadro M6000")
+    t4 = next(g for g in PRICES.budget_gpus if g.name == "T4")
+
+    def cell(backend: str, quant: str = "none", bnb: str | None = None) -> SimpleNamespace:
+        return SimpleNamespace(backend=backend, quant=quant, first=SimpleNamespace(packages={"bitsandbytes": bnb}))
+
+    assert capability_problem(cell("hf"), m6000, "fp16") is None
+    assert capability_problem(cell("unsloth"), m6000, "fp16") == (
+        "unsloth needs compute capability 7.0; the Quadro M6000 has 5.2"
     )
-    assert needed(peak, "cuda", PRICES, "hf", "nf4", {"bitsandbytes": "0.47.0"}).fits["Quadro M6000"]
-    both = needed(peak, "cuda", PRICES, "unsloth", "nf4", {"bitsandbytes": "0.50.2"})
-    assert cannot_run_phrase(both) == "unsloth needs compute capability 7.0; the Quadro M6000 has 5.2"
+    assert capability_problem(cell("unsloth"), t4, "fp16") is None
+    # nf4: bitsandbytes' wheels carry no Maxwell kernels from 0.48.0, so the version the run recorded decides
+    assert capability_problem(cell("hf", "nf4", "0.50.2"), m6000, "fp16") == (
+        "nf4 (bitsandbytes 0.50.2) needs compute capability 6.0; the Quadro M6000 has 5.2"
+    )
+    assert capability_problem(cell("hf", "nf4", "0.47.0"), m6000, "fp16") is None
+    assert capability_problem(cell("unsloth", "nf4", "0.50.2"), m6000, "fp16") == (
+        "unsloth needs compute capability 7.0; the Quadro M6000 has 5.2"
+    )
+    assert "bf16 is not native" in (capability_problem(cell("hf"), t4, "bf16") or "")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from harness.backends import get
 from harness.backends.base import BNB_OPTIMIZERS, GpuInfo, bnb_capability_problem, bnb_version, installed
+from harness.dtypes import dtype_problem, train_dtype
 
 if TYPE_CHECKING:
     from harness.config import RunRequest
@@ -26,9 +27,21 @@ def gpu_capability(gpu_index: int = 0) -> GpuInfo | None:
 
 
 def check(request: RunRequest, gpu: GpuInfo | None) -> str | None:
-    """Why `request` cannot run on this machine (one line), or None when it can."""
+    """Why `request` cannot run on this machine (one line), or None when it can. An emulated run is checked
+    against the emulated GPU: what that GPU lacks (native bf16, Triton below 7.0, bitsandbytes' kernels) is
+    `unsupported` there even though the GPU at hand has it."""
     if request.device == "cuda" and gpu is None:
         return "device cuda requested but no CUDA GPU is visible"
+    emu = request.emulate
+    if emu is not None:
+        if gpu is None or request.device == "cpu":
+            return f"emulating {emu.name} needs a CUDA GPU with at least {emu.memory_mib:,.0f} MiB; none is visible"
+        gpu = (emu.name, tuple(emu.compute_capability))  # type: ignore[assignment]
+    if gpu is not None and request.device != "cpu":
+        name, cc = gpu
+        problem = dtype_problem(train_dtype(request.train.dtype, cc), cc, name)
+        if problem:
+            return problem
     reason = get(request.backend).check(request, gpu)
     if reason:
         return reason

@@ -6,19 +6,27 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from harness.dtypes import train_dtype
+
 if TYPE_CHECKING:
     from harness.config import RunRequest
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
-def resolve_dtype(request: RunRequest, device: str) -> torch.dtype:
-    """auto: bf16 on GPUs that have it, else fp16; fp32 on the CPU (bf16 matmuls there are slow)."""
-    if request.train.dtype != "auto":
-        return DTYPES[request.train.dtype]
+def device_capability(request: RunRequest, device: str) -> tuple[int, int] | None:
+    """The compute capability the run trains for: the emulated GPU's, else the device's (None on the CPU)."""
     if device == "cpu":
-        return torch.float32
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return None
+    if request.emulate is not None:
+        return tuple(request.emulate.compute_capability)  # type: ignore[return-value]
+    return tuple(torch.cuda.get_device_capability())  # type: ignore[return-value]
+
+
+def resolve_dtype(request: RunRequest, device: str) -> torch.dtype:
+    """harness.dtypes' rule: auto is bf16 only where native (8.0 and up), else fp16; fp32 on the CPU. Not
+    `torch.cuda.is_bf16_supported()`: in torch 2.11-2.13 it is True on any GPU that can emulate bf16."""
+    return DTYPES[train_dtype(request.train.dtype, device_capability(request, device), device)]
 
 
 def dtype_name(dtype: torch.dtype) -> str:

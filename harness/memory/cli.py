@@ -80,7 +80,7 @@ def _phase_lines(pred: dict[str, PredictedPeak]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     g = find_gpu(args.gpu)
     spec = source.resolve(args.model, args.targets)
-    dtype = args.dtype or g.dtypes[0]
+    dtype = args.dtype or g.auto_dtype  # harness.dtypes: what dtype auto trains in there
     s = settings_from_args(args, spec.targets, dtype)
     cfg = {k: v for k, v in spec.config.items() if k != "model_type"}
     shape = model_shape(spec.config["model_type"], cfg, spec.targets)

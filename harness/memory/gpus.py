@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.dtypes import BF16_NATIVE_CC, train_dtype
 from harness.errors import UserError
 
 MIB = 2**20
-BF16_MIN_CC = (8, 0)  # bf16 tensor cores: Ampere or newer
+BF16_MIN_CC = BF16_NATIVE_CC  # bf16 tensor cores: Ampere or newer
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class GPU:
     name: str  # as NVML / torch name it
     memory_mib: float
     compute_capability: tuple[int, int]
-    dtypes: tuple[str, ...]  # what training runs in here, in the order assumed (first = the assumption)
+    dtypes: tuple[str, ...]  # what training runs in here; the first is harness.dtypes' rule for dtype auto
     memory_source: str
     note: str = ""
 
@@ -40,6 +41,11 @@ class GPU:
     def supports(self, dtype: str) -> bool:
         return dtype != "bf16" or self.compute_capability >= BF16_MIN_CC
 
+    @property
+    def auto_dtype(self) -> str:
+        """What dtype auto trains in here (harness.dtypes)."""
+        return train_dtype("auto", self.compute_capability)
+
 
 GPUS: dict[str, GPU] = {
     "M6000": GPU(
@@ -47,7 +53,7 @@ GPUS: dict[str, GPU] = {
         name="Quadro M6000",
         memory_mib=12288,
         compute_capability=(5, 2),
-        dtypes=("fp32", "fp16"),
+        dtypes=("fp16", "fp32"),  # the team's own M6000 fine-tune was 16-bit; fp32 when asked
         memory_source="12 GB GDDR5 (NVIDIA spec sheet); not measured here",
         note="Maxwell: no bf16, no fast fp16 math (fp16 halves memory, not time); check that the installed "
         "torch build still lists sm_52 in torch.cuda.get_arch_list()",

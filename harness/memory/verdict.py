@@ -12,8 +12,9 @@ from typing import Any
 
 from harness.backends import REGISTRY
 from harness.backends.base import bnb_min_capability, bnb_version
+from harness.dtypes import dtype_problem
 from harness.memory.coefficients import Coefficients
-from harness.memory.gpus import BF16_MIN_CC, GPU, TEAM_GPUS
+from harness.memory.gpus import GPU, TEAM_GPUS
 from harness.memory.gpus import gpu as find_gpu
 from harness.memory.model import PredictedPeak, Settings, predict
 
@@ -43,9 +44,7 @@ def capability_problem(g: GPU, settings: Settings) -> str | None:
         # the installed bitsandbytes, or the pinned [gpu] extra's where none is: no Maxwell wheels from 0.48.0
         need = ".".join(map(str, need_bnb))
         return f"nf4 (bitsandbytes) needs compute capability {need} or higher; {g.name} has {g.cc}"
-    if settings.dtype == "bf16" and cc < BF16_MIN_CC:
-        return f"bf16 needs compute capability 8.0 or higher; {g.name} has {g.cc}"
-    return None
+    return dtype_problem(settings.dtype, cc, g.name)
 
 
 def fits_on(prediction: dict[str, PredictedPeak], gpu: str | GPU, measured_mib: float | None = None) -> FitVerdict:

@@ -10,11 +10,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.atomic import atomic_write_bytes, atomic_write_text
-from harness.config import REPO_ROOT, JobSettings
+from harness.config import JobSettings
 from harness.report.analysis import Analysis, analyse
 from harness.report.frames import candidate_frame, results_frame, safe_file_name, write_csv
 from harness.report.load import SHAPE_BANNER, ResultSet, Run, load_results
-from harness.report.prices import DEFAULT_PRICES_FILE, PriceTable
+from harness.report.prices import DEFAULT_PRICES_FILE, PriceTable, prices_path
 from harness.report.render import render_page
 from harness.report.sections import Context, build_sections
 from harness.report.sections.answer import answer_text
@@ -46,8 +46,7 @@ def _prices_path(rs: ResultSet, prices_file: Path | None) -> tuple[Path | None, 
         return Path(prices_file), True
     spec_prices = rs.spec.get("prices")
     if isinstance(spec_prices, str) and spec_prices:
-        p = Path(spec_prices)
-        p = p if p.is_absolute() else REPO_ROOT / p
+        p = prices_path(spec_prices)
         if p.exists():
             return p, False
         rs.notes.append(
@@ -104,12 +103,9 @@ def build_report(
     prices = PriceTable.load(path, required=required)
     if prices.source is None:
         rs.notes.append("No price file: cost is left empty; the fits-on check has no GPU list.")
-    analysis = analyse(rs, prices, job, quality_weights)
+    analysis = analyse(rs, prices, job, quality_weights, predict_memory=predict_memory)
     ctx = Context(rs, prices, analysis, notes=rs.notes)
-    if predict_memory and not ctx.all_cpu:
-        from harness.report.analysis.memory import predicted
-
-        ctx.predicted = predicted(analysis.cells)
+    ctx.predicted = analysis.predicted
 
     results_csv = folder / "results.csv"
     write_csv(results_frame(rs, prices, analysis), results_csv)

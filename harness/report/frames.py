@@ -12,7 +12,7 @@ import pandas as pd
 from harness.atomic import atomic_write_text
 from harness.phases import phase_sort_key
 from harness.report.analysis import Analysis
-from harness.report.analysis.memory import needed, smallest_fit
+from harness.report.analysis.memory import smallest_fit
 from harness.report.analysis.stats import NONE, Est
 from harness.report.analysis.timing import run_timing
 from harness.report.load import PACKAGES_SHOWN, ResultSet, Run, sort_runs
@@ -198,17 +198,21 @@ def run_row(
     row["currency"] = prices.currency if cost.money is not None else None
     row["energy_j"] = run.energy_j
     row["energy_wh"] = run.energy_j / 3600 if run.energy_j is not None else None
-    fit = needed(up, run.device, prices, run.backend, run.quant, run.packages)
-    row["fits_peak_mib"] = fit.peak_mib
-    row["fits_measure"] = fit.measure
+    cell = analysis.cell_of(run.key)
+    fit = cell.fit if cell is not None else None  # the configuration's verdict (harness.report.analysis.fits)
+    known = fit is not None and fit.applicable and fit.needed_mib is not None
+    row["fits_peak_mib"] = fit.peak_mib if fit is not None else None
+    row["fits_measure"] = fit.measure if fit is not None else None
     row["fits_margin"] = prices.margin
-    row["fits_needed_mib"] = fit.needed_mib
-    row["fits_on"] = fit.fits_on or None
-    small = smallest_fit(fit, prices) if fit.applicable else None
+    row["fits_needed_mib"] = fit.needed_mib if fit is not None else None
+    row["fits_on"] = (fit.fits_on or None) if fit is not None else None
+    small = smallest_fit(fit, prices) if known else None  # type: ignore[arg-type]
     row["fits_smallest"] = small.name if small else None
     for g in prices.budget_gpus:
-        v = fit.fits.get(g.name)
-        row[f"fits_{g.name}"] = None if not fit.applicable or fit.needed_mib is None else ("yes" if v else "no")
+        v = fit.gpus.get(g.name) if known else None  # type: ignore[union-attr]
+        row[f"fits_{g.name}"] = None if v is None else {True: "yes", False: "no", None: "unknown"}[v.fits]
+        row[f"fits_{g.name}_dtype"] = v.dtype if v is not None else None
+        row[f"fits_{g.name}_basis"] = v.basis if v is not None else None
     return row
 
 

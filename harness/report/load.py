@@ -116,7 +116,7 @@ class Run:
     def label(self) -> str:
         base = f"{self.candidate} r{self.rank} {self.backend} {self.quant}"
         base += " shape" if self.weights_mode == "shape" else ""
-        return base + (f" #{self.repeat + 1}" if self.repeat else "")
+        return base + self.request.variant + (f" #{self.repeat + 1}" if self.repeat else "")
 
     @property
     def ok(self) -> bool:

@@ -51,6 +51,12 @@ class PriceFile(_Strict):
     fits: Fits = Fits()
 
 
+def prices_path(text: str) -> Path:
+    """A spec's `prices:` path: relative paths start at the project root (where benchmarks/ is)."""
+    p = Path(text)
+    return p if p.is_absolute() else REPO_ROOT / p
+
+
 @dataclass
 class Cost:
     hours: float | None  # train + generation wall time, hours
@@ -60,14 +66,30 @@ class Cost:
     kind: str  # "GPU" or "CPU"
 
 
+@dataclass(frozen=True)
+class GpuFit:
+    """One configuration on one team GPU (harness.report.analysis.fits.gpu_verdict)."""
+
+    gpu: str
+    dtype: str  # the dtype that GPU trains the configuration in
+    fits: bool | None  # None: unknown (not measured in that dtype, no emulated run, no prediction)
+    basis: str  # capability, emulated, measured, predicted or unknown
+    why: str  # one line
+
+
 @dataclass
 class Fit:
     peak_mib: float | None  # the measured peak used
     measure: str | None  # "nvml process" or "torch reserved"
     needed_mib: float | None  # peak * (1 + margin)
-    fits: dict[str, bool] = field(default_factory=dict)  # budget GPU name -> fits (memory, and the backend runs)
+    fits: dict[str, bool] = field(default_factory=dict)  # budget GPU name -> fits (False also when unknown)
     applicable: bool = True  # False on CPU-only runs
     cannot_run: dict[str, str] = field(default_factory=dict)  # budget GPU name -> why the backend cannot run there
+    gpus: dict[str, GpuFit] = field(default_factory=dict)  # budget GPU name -> the verdict with its dtype and basis
+
+    @property
+    def unknown(self) -> list[str]:
+        return [n for n, v in self.gpus.items() if v.fits is None]
 
     @property
     def fits_on(self) -> str:
@@ -136,26 +158,23 @@ class PriceTable:
             hours, per, None if hours is None or per is None else hours * per, entry.name if entry else None, "GPU"
         )
 
-    def fit(
-        self, peak_mib: float | None, measure: str | None, device: str | None,
-        min_capability: tuple[int, int] | None = None, backend: str = "the backend",
-    ) -> Fit:  # fmt: skip
-        """Memory (peak plus margin) against each budget GPU; a GPU below the backend's compute capability
-        does not fit whatever its memory (its capability from the file; unknown: not judged)."""
-        if device == "cpu":
-            return Fit(None, None, None, {}, applicable=False)
-        if peak_mib is None:
-            return Fit(None, None, None, {})
-        needed = peak_mib * (1 + self.margin)
-        fit = Fit(peak_mib, measure, needed, {g.name: needed <= g.memory_gib * MIB_PER_GIB for g in self.budget_gpus})
-        need = min_capability[0] + min_capability[1] / 10 if min_capability else None  # (7, 0) -> 7.0
-        for g in self.budget_gpus:
-            if need is not None and g.compute_capability is not None and g.compute_capability < need:
-                fit.fits[g.name] = False
-                fit.cannot_run[g.name] = (
-                    f"{backend} needs compute capability {need:.1f}; the {g.name} has {g.compute_capability:.1f}"
-                )
-        return fit
+    def emulated_gpu(self, name: str) -> dict[str, object]:
+        """The fits GPU table's entry for `--emulate NAME` (case-insensitive; a part of the name will do), as
+        the fields of an EmulatedGpu; a GPU without a compute capability cannot be emulated."""
+        want = name.strip().lower()
+        gpus = self.budget_gpus
+        found = [g for g in gpus if g.name.lower() == want] or [g for g in gpus if want and want in g.name.lower()]
+        where = self.source or "the price file"
+        if len(found) != 1:
+            names = ", ".join(g.name for g in gpus) or "none"
+            what = "matches several GPUs" if found else "is not in"
+            raise UserError(f"--emulate {name}: {what} the fits GPU table of {where} (fits.gpus: {names})")
+        g = found[0]
+        if g.compute_capability is None:
+            raise UserError(f"--emulate {name}: {where} gives {g.name} no compute_capability; add it to emulate it")
+        major = int(g.compute_capability)
+        minor = round((g.compute_capability - major) * 10)
+        return {"name": g.name, "memory_mib": g.memory_gib * MIB_PER_GIB, "compute_capability": [major, minor]}
 
     def first_fit(self, fit: Fit) -> BudgetGpu | None:
         """The first budget GPU, in the file's order, that the run fits on (the file lists the team's T4 first)."""

@@ -93,5 +93,8 @@ def sanitize(text: str) -> str:
 def result_stem(request: RunRequest, key: str) -> str:
     """`<candidate>-r<rank>-<backend>-<quant>[-rep<N>|-warmup]-<key[:12]>`, safe as a file name."""
     tail = "-warmup" if request.warmup else (f"-rep{request.repeat + 1}" if request.repeat else "")
-    prefix = sanitize(f"{request.candidate.name}-r{request.lora.rank}-{request.backend}-{request.quant}{tail}")[:120]
+    variant = f"-{request.train.dtype}" if request.train.dtype != "auto" else ""
+    variant += f"-as-{request.emulate.name}" if request.emulate is not None else ""
+    prefix = sanitize(f"{request.candidate.name}-r{request.lora.rank}-{request.backend}-{request.quant}{variant}{tail}")
+    prefix = prefix[:120]
     return f"{prefix}-{sanitize(key.removeprefix('warmup-')[:12])}"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from harness.config import JobSettings, parse_job
 from harness.report.analysis import backends as backends_mod
+from harness.report.analysis import fits
 from harness.report.analysis.cells import Cell, draw_quality, fill_cell, group_cells
 from harness.report.analysis.decision import Decision, decide
 from harness.report.analysis.quality import RunQuality, quality_weights, run_quality
@@ -25,6 +27,7 @@ class Analysis:
     quality_weights_from: str
     pairs: list[backends_mod.Pair] = field(default_factory=list)
     unpaired: list[Cell] = field(default_factory=list)  # non-plain cells without a plain one to compare
+    predicted: dict[str, list[Any]] = field(default_factory=dict)  # cell id -> the memory model's verdicts
 
     def cell_of(self, key: str) -> Cell | None:
         return next((c for c in self.cells if any(r.key == key for r in c.runs)), None)
@@ -37,8 +40,11 @@ def analyse(
     quality_weights_override: dict[str, float] | None = None,
     resamples: int = RESAMPLES,
     seed: int = SEED,
+    predict_memory: bool = False,
 ) -> Analysis:
-    """Cells, their bootstrap draws, the decision and the backend comparisons of a results folder."""
+    """Cells, their bootstrap draws, the fits verdicts, the decision and the backend comparisons of a results
+    folder. `predict_memory`: the memory model's predictions join the fits verdicts (imports torch: never in
+    the sweep's parent)."""
     the_job = parse_job(job, "--job") if isinstance(job, str) else job
     job_from = "given to the report" if the_job is not None else "the sweep spec"
     if the_job is None:
@@ -50,6 +56,14 @@ def analyse(
     for c in cells:
         fill_cell(c, the_job, prices, quality, resamples, gen)
     draw_quality([c for c in cells if c.ok], resamples, gen)
-    decision = decide(cells, rs.ranking_weights.model_dump(), resamples)
-    pairs, unpaired = backends_mod.pairs(cells)
-    return Analysis(cells, decision, the_job, job_from, quality, weights, source, pairs, unpaired)
+    predictions: dict[str, list[Any]] = {}
+    if predict_memory and any(c.device != "cpu" for c in cells if c.ok):
+        from harness.report.analysis.memory import predicted
+
+        predictions = predicted([c for c in cells if c.ok or c.first.request.emulate is not None])
+    fits.assign(cells, prices, predictions)
+    # emulated runs are evidence for "fits on", not contenders: their time is the measuring GPU's
+    contenders = [c for c in cells if c.first.request.emulate is None] or cells
+    decision = decide(contenders, rs.ranking_weights.model_dump(), resamples)
+    pairs, unpaired = backends_mod.pairs(contenders)
+    return Analysis(cells, decision, the_job, job_from, quality, weights, source, pairs, unpaired, predictions)

@@ -18,7 +18,7 @@ import numpy as np
 
 from harness.config import JobSettings
 from harness.report.analysis.job import Projection, projected_s, projection
-from harness.report.analysis.memory import needed, peak_of, scoring_of
+from harness.report.analysis.memory import peak_of, scoring_of
 from harness.report.analysis.quality import RunQuality
 from harness.report.analysis.stats import NONE, Est, estimate, resample_means
 from harness.report.analysis.timing import RunTiming, run_timing
@@ -100,8 +100,9 @@ class Cell:
 
     @property
     def config(self) -> str:
-        """'r16 hf none' (+ ' shape')."""
-        return f"r{self.rank} {self.backend} {self.quant}" + (" shape" if self.weights_mode == "shape" else "")
+        """'r16 hf none' (+ ' shape', + ' (fp32, as T4)' for an explicit dtype or an emulated GPU)."""
+        shape = " shape" if self.weights_mode == "shape" else ""
+        return f"r{self.rank} {self.backend} {self.quant}{shape}{self.first.request.variant}"
 
     @property
     def label(self) -> str:
@@ -143,9 +144,7 @@ def fill_cell(
     cell.timings = [t for r in cell.ok_runs if (t := run_timing(r.result)) is not None]
     cell.peak = peak_of(cell.ok_runs)
     cell.scoring = scoring_of(cell.ok_runs)
-    cell.fit = (
-        needed(cell.peak, cell.device, prices, cell.backend, cell.quant, cell.first.packages) if cell.ok else None
-    )
+    cell.fit = None  # set for every cell at once by harness.report.analysis.fits.assign (emulated runs are evidence)
     prompts: dict[str, list[float]] = {}
     for r in cell.ok_runs:
         q = quality.get(r.key)

@@ -2,9 +2,7 @@
 
 "Fits on" uses only the user's work phases (harness.phases.USER_WORK: fine-tune, answers); the
 harness's scoring pass (answer likelihoods over the whole vocabulary) can be larger and is shown apart.
-This module is the one place that decides what a configuration needs: when the memory model
-(harness/memory/) is wired in, `needed` is where its estimate for another GPU or batch replaces the
-measured peak.
+The verdict per team GPU (in the dtype that GPU trains in) is harness.report.analysis.fits'.
 """
 
 from __future__ import annotations
@@ -40,9 +38,9 @@ def predicted(cells: Sequence[Any]) -> dict[str, list[Any]]:
 
     out: dict[str, list[Any]] = {}
     for c in cells:
-        if not c.ok_runs:
+        if not c.ok_runs and c.first.request.emulate is None:
             continue
-        run = c.first.result.to_dict()
+        run = c.first.result.to_dict()  # an emulated cell that ran out of memory: its request and token lengths
         # The run's own token lengths: recorded by newer runs (the longest row, as its tokenizer cut it),
         # recomputed from the data file and tokenizer for older ones; unknown -> the model's worst case.
         seq, prompt, how = (run.get("weights") or {}).get("train_tokens_max"), None, "recorded"
@@ -65,27 +63,6 @@ def predicted(cells: Sequence[Any]) -> dict[str, list[Any]]:
     return out
 
 
-def needed(
-    peak: Mem, device: str | None, prices: PriceTable, backend: str | None = None,
-    quant: str | None = None, packages: dict[str, str | None] | None = None,
-) -> Fit:  # fmt: skip
-    """Does the measured user-work peak (plus the price file's margin) fit each of the team's GPUs, and can
-    the run run there at all? Unsloth's and Liger's kernels need compute capability 7.0; nf4 needs
-    bitsandbytes, 6.0 at the version the run recorded (`packages`) from 0.48.0 on (no Maxwell wheels)."""
-    from harness.backends import REGISTRY  # light: the backends import torch only when they load a model
-    from harness.backends.base import bnb_min_capability
-
-    b = REGISTRY.get(backend) if backend else None
-    needs: list[tuple[tuple[int, int], str]] = []
-    if b is not None and b.min_compute_capability:
-        needs.append((b.min_compute_capability, backend or "the backend"))
-    if quant == "nf4":
-        v = (packages or {}).get("bitsandbytes")
-        needs.append((bnb_min_capability(v), f"nf4 (bitsandbytes{' ' + v if v else ''})"))
-    need, who = max(needs) if needs else (None, backend or "the backend")
-    return prices.fit(peak.mib, peak.measure, device, need, who)
-
-
 def smallest_fit(fit: Fit, prices: PriceTable) -> BudgetGpu | None:
     """The team's GPU with the least memory that the configuration fits on."""
     ok = [g for g in prices.budget_gpus if fit.fits.get(g.name)]
@@ -93,29 +70,40 @@ def smallest_fit(fit: Fit, prices: PriceTable) -> BudgetGpu | None:
 
 
 def fits_phrase(fit: Fit, prices: PriceTable) -> str | None:
-    """'fits the T4 and every other listed GPU but the Quadro M6000': the price file's first GPU (the team's
-    own, by the file's convention) by name, then the others."""
+    """'fits the T4 (in fp16); of the others it fits the L4 and A10G, not the Quadro M6000 (unsloth needs ...)':
+    the price file's first GPU (the team's own, by the file's convention) by name and dtype, then the others;
+    a GPU whose verdict is unknown is named as such (harness.report.analysis.fits)."""
     gpus = prices.budget_gpus
     if not fit.applicable or fit.needed_mib is None or not gpus:
         return None
     first, others = gpus[0], gpus[1:]
-    yes = [g.name for g in others if fit.fits.get(g.name)]
-    no = [g.name for g in others if not fit.fits.get(g.name)]
-    if fit.fits.get(first.name):
-        if not others:
-            return f"fits the {first.name}"
-        if not no:
-            return f"fits the {first.name} and every other listed GPU"
-        if not yes:
-            return f"fits the {first.name} but none of the other listed GPUs"
-        if len(yes) <= len(no):
-            return f"fits the {first.name} and, of the others, the {join_and(yes)}"
-        return f"fits the {first.name} and every other listed GPU but the {join_and(no)}"
-    if not yes:
-        return "fits none of the listed GPUs" if others else f"does not fit the {first.name}"
-    if not no:
-        return f"does not fit the {first.name}; it fits every other listed GPU"
-    return f"does not fit the {first.name}; of the others it fits the {join_and(yes)}"
+    v = fit.gpus.get(first.name)
+    dtype = f" (in {v.dtype})" if v is not None else ""
+    state = v.fits if v is not None else fit.fits.get(first.name)
+    head = {True: "fits", False: "does not fit", None: "may or may not fit"}[state] + f" the {first.name}{dtype}"
+    if state is None:
+        head += " (not measured in that dtype)"
+    if not others:
+        return head
+
+    def names(want: bool | None) -> list[str]:
+        return [
+            g.name for g in others if (fit.gpus[g.name].fits if g.name in fit.gpus else fit.fits.get(g.name)) is want
+        ]
+
+    yes, no, unknown = names(True), names(False), names(None)
+    parts = []
+    if yes and not no and not unknown:
+        parts.append("every other listed GPU")
+    elif yes:
+        parts.append(f"of the others the {join_and(yes)}")
+    if no:
+        parts.append(("not " if yes else "none of ") + f"the {join_and(no)}")
+    tail = ", ".join(parts) if parts else ""
+    if unknown:
+        tail += ("; " if tail else "") + f"unknown on the {join_and(unknown)}"
+    joiner = " and " if state and yes and not no and not unknown else "; "
+    return f"{head}{joiner}{tail}" if tail else head
 
 
 def cannot_run_phrase(fit: Fit) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from harness.fmt import gib, human_span, human_time, join_and, money, pct
 from harness.report.analysis.decision import CLEAR, LIKELY, Decision
+from harness.report.analysis.fits import measured_dtype
 from harness.report.analysis.memory import cannot_run_phrase, fits_phrase
 from harness.report.render import Section
 from harness.report.sections.base import Context
@@ -60,6 +61,8 @@ def _fits(ctx: Context) -> str:
     if c.peak.mib is None or c.fit is None:
         return "Its memory was not measured, so which GPUs it fits is unknown."
     where = f" on the {c.gpu_name}" if c.gpu_name else ""
+    dtype = measured_dtype(c.first)
+    where += f" in {dtype}" if dtype else ""
     measure = MEASURE_WORDS.get(c.peak.measure or "", c.peak.measure)
     peak = (
         f"Its fine-tune and answers peaked at {gib(c.peak.mib)}{where} ({measure}),"
