@@ -45,6 +45,7 @@ from harness.config import (
 )
 from harness.errors import EXIT_USER_ERROR, UserError
 from harness.memory import cli as memory_cli
+from harness.setting_axes import add_setting_axes, setting_axes_given, setting_flags
 
 DEFAULT_SPEC = REPO_ROOT / "benchmarks" / "cpu-default.yaml"
 STUDY_SPEC = REPO_ROOT / "benchmarks" / "seed-study.yaml"
@@ -290,14 +291,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _axes(args: argparse.Namespace) -> dict[str, Any]:
-    """Axes given on the command line (--model, --ranks, --backends, --quants)."""
+    """Axes given on the command line (--model, --ranks, --backends, --quants, and the setting axes)."""
     axes: dict[str, Any] = {}
     if getattr(args, "model", None):
         axes["candidates"] = [args.model]
     for name in ("ranks", "backends", "quants"):
         if getattr(args, name, None):
             axes[name] = getattr(args, name)
-    return axes
+    return {**axes, **setting_axes_given(args)}
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -330,8 +331,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.spec:
         return cmd_sweep(argparse.Namespace(**{**vars(args), "spec": args.spec}))
     if not args.model and not getattr(args, "candidates", None):
-        axes = {k: v for k, v in (("ranks", args.ranks), ("backends", args.backends), ("quants", args.quants)) if v}
-        spec = _apply(load_sweep_spec(DEFAULT_SPEC), args, "command line", axes=axes)
+        spec = _apply(load_sweep_spec(DEFAULT_SPEC), args, "command line", axes=_axes(args))
         return _sweep(spec, str(DEFAULT_SPEC), args)
     # one model (or the team's list) with the study's settings, on the project's sample data unless --data
     study = load_sweep_spec(STUDY_SPEC)
@@ -341,7 +341,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     spec = _apply(study, args, "command line", name=f"bench-{what}-{weights}", weights=weights,
                   description=f"make bench MODEL={args.model or args.candidates} with the seed study's settings",
                   axes={"candidates": models, "ranks": args.ranks or [16, 32, 64],
-                        "backends": args.backends or ["hf"], "quants": args.quants or ["none"]})  # fmt: skip
+                        "backends": args.backends or ["hf"], "quants": args.quants or ["none"],
+                        **setting_axes_given(args)})  # fmt: skip
     return _sweep(spec, f"--model {args.model}" if args.model else f"--candidates {args.candidates}", args)
 
 
@@ -351,7 +352,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     name = args.name or f"run-{short}-r{args.rank}-{args.backend}-{args.quant}-{args.weights or 'real'}"
     spec = _apply(study, args, "command line", name=name, weights=args.weights or "real",
                   axes={"candidates": [args.model], "ranks": [args.rank], "backends": [args.backend],
-                        "quants": [args.quant]})  # fmt: skip
+                        "quants": [args.quant], **setting_axes_given(args)})  # fmt: skip
     return _sweep(spec, f"--model {args.model}", args)
 
 
@@ -386,7 +387,9 @@ def cmd_deciding(args: argparse.Namespace) -> int:
         raise UserError(f"{d}: no run ended ok, so nothing decides a ranking yet")
     for row in rows:
         c = row.cell
-        print(f"--model {c.candidate} --ranks {c.rank} --backends {c.backend} --quants {c.quant}")
+        print(
+            f"--model {c.candidate} --ranks {c.rank} --backends {c.backend} --quants {c.quant}{setting_flags(c.first)}"
+        )
     return 0
 
 
@@ -437,6 +440,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="data file (team CSV, alpaca JSON/JSONL, KorQuAD); make: DATA=path")
     p.add_argument("--candidates", help="your own candidates list (YAML: full entries, hub ids or model folders)")
     p.add_argument("--max-steps", type=int, help="training steps (overrides epochs)")
+    add_setting_axes(p)
     p.add_argument("--repeats", type=int, help="runs of each configuration, each its own process (run-to-run noise)")
     p.add_argument("--job", help="the fine-tune you will really run, projected from the measured steps: "
                    "ROWSxEPOCHS@BATCH (e.g. 200x3@4) or a step count")  # fmt: skip

@@ -23,6 +23,7 @@ from pathlib import Path
 from harness.backends import REGISTRY, get
 from harness.config import RunRequest
 from harness.data import file_sha256, resolve_data_path
+from harness.setting_axes import setting_tags
 
 # Every run uses these; a backend adds its own (`Backend.packages`), nf4 adds bitsandbytes.
 CORE_PACKAGES = ("torch", "transformers", "peft", "trl", "datasets", "accelerate", "gguf")
@@ -91,7 +92,11 @@ def sanitize(text: str) -> str:
 
 
 def result_stem(request: RunRequest, key: str) -> str:
-    """`<candidate>-r<rank>-<backend>-<quant>[-rep<N>|-warmup]-<key[:12]>`, safe as a file name."""
+    """`<candidate>-r<rank>-<backend>-<quant>[-<settings>][-rep<N>|-warmup]-<key[:12]>`, safe as a file name;
+    <settings> names what a sweep axis varies (e.g. `b2-len512`), nothing when no setting axis varies."""
     tail = "-warmup" if request.warmup else (f"-rep{request.repeat + 1}" if request.repeat else "")
-    prefix = sanitize(f"{request.candidate.name}-r{request.lora.rank}-{request.backend}-{request.quant}{tail}")[:120]
+    settings = "".join(f"-{t}" for t in setting_tags(request.train, request.varied))
+    prefix = sanitize(
+        f"{request.candidate.name}-r{request.lora.rank}-{request.backend}-{request.quant}{settings}{tail}"
+    )[:120]
     return f"{prefix}-{sanitize(key.removeprefix('warmup-')[:12])}"
