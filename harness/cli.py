@@ -8,6 +8,7 @@
     lora-harness bench --spec benchmarks/seed-study.yaml --data ../shared/data/OhLoRA_fine_tuning.csv
     lora-harness sweep benchmarks/seed-study.yaml --gpus 0,1
     lora-harness run --model smollm2-135m --rank 16 --max-steps 4 --prompts 2
+    lora-harness bench --model smollm2-135m --batch-sizes 2 4 --set train.learning_rate=1e-4 --set lora.alpha=32
     lora-harness report results/cpu-default
     lora-harness grades export results/cpu-default --out sheet.csv
     lora-harness grades import sheet.csv --results results/cpu-default
@@ -45,6 +46,7 @@ from harness.config import (
 )
 from harness.errors import EXIT_USER_ERROR, UserError
 from harness.memory import cli as memory_cli
+from harness.overrides import apply_sets
 from harness.setting_axes import add_setting_axes, setting_axes_given, setting_flags
 
 DEFAULT_SPEC = REPO_ROOT / "benchmarks" / "cpu-default.yaml"
@@ -149,6 +151,7 @@ def _apply(spec: SweepSpec, args: argparse.Namespace, source: str, **fields: Any
         raw["axes"]["repeats"] = args.repeats
     if getattr(args, "job", None):
         raw["job"] = parse_job(args.job).model_dump(exclude_unset=True)
+    raw = apply_sets(raw, getattr(args, "set", None))  # --set PATH=VALUE, last: it wins over the flags
     return make_spec(raw, source)
 
 
@@ -439,6 +442,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights-path", help="folder with the real weights of the one --model (save_pretrained layout)")
     p.add_argument("--data", help="data file (team CSV, alpaca JSON/JSONL, KorQuAD); make: DATA=path")
     p.add_argument("--candidates", help="your own candidates list (YAML: full entries, hub ids or model folders)")
+    p.add_argument("--set", action="append", metavar="PATH=VALUE",
+                   help="any spec field, repeatable: --set train.learning_rate=1e-4 --set lora.alpha=32")  # fmt: skip
     p.add_argument("--max-steps", type=int, help="training steps (overrides epochs)")
     add_setting_axes(p)
     p.add_argument("--repeats", type=int, help="runs of each configuration, each its own process (run-to-run noise)")
