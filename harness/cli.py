@@ -127,6 +127,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         node[leaf] = value
 
     put("data.path", getattr(args, "data", None))
+    if getattr(args, "data_columns", None):
+        from harness.data import parse_columns
+
+        put("data.columns", parse_columns(args.data_columns))
     put("train.max_steps", getattr(args, "max_steps", None))
     put("data.train_rows", getattr(args, "train_rows", None))
     put("data.eval_rows", getattr(args, "prompts", None))
@@ -178,9 +182,8 @@ def _check_data(spec: SweepSpec) -> None:
         d = DataSettings.model_validate(raw if isinstance(raw, dict) else {})
     except ValidationError:
         return  # expand_sweep names the field
-    path = data.resolve_data_path(d.path)
-    examples = data.load_examples(path, d.format)
-    data.select_rows(examples, d.train_rows, d.eval_rows, d.grade_rows, str(path))
+    loaded = data.load_data(d)  # a hub data set is fetched here, before any model
+    data.select_rows(loaded.examples, d.train_rows, d.eval_rows, d.grade_rows, loaded.where)
 
 
 def _preflight(spec: SweepSpec, source: str, args: argparse.Namespace | None = None) -> list[Any]:
@@ -207,17 +210,21 @@ def _preflight(spec: SweepSpec, source: str, args: argparse.Namespace | None = N
                 f"candidate '{r.candidate.name}' runs code from its repository: pass --trust-remote-code "
                 f"if you trust {r.candidate.hub_id}"
             )
-    checked: set[tuple[str, str, str]] = set()
+    checked: set[tuple[str, str, str, str]] = set()
+    loads: dict[tuple[str, str, str, str], Any] = {}
     for r in requests:
         r.data.path = data.stored_data_path(r.data.path)  # the child starts elsewhere: keep a path it can reach
+        source = (r.data.path, r.data.format, str(r.data.columns), str(r.data.revision))
+        if source not in loads:
+            loads[source] = data.load_data(r.data)
+        loaded = loads[source]
+        r.data.revision = loaded.revision  # a hub data set's commit: every run loads it, and it is in the key
         template = r.data.prompt_template or r.candidate.prompt_template
-        key = (r.data.path, r.data.format, template)
+        key = (r.data.path, r.data.format, str(r.data.columns), template)
         if key in checked:
             continue
         checked.add(key)
-        path = data.resolve_data_path(r.data.path)
-        examples = data.load_examples(path, r.data.format)
-        splits = data.select_rows(examples, r.data.train_rows, r.data.eval_rows, r.data.grade_rows, str(path))
+        splits = data.select_rows(loaded.examples, r.data.train_rows, r.data.eval_rows, r.data.grade_rows, loaded.where)
         data.validate_template(template, splits.train + splits.eval + splits.grade)
     try:
         warnings = check_weights(requests, found.access)
@@ -440,7 +447,10 @@ def cmd_selfbench(args: argparse.Namespace) -> int:
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", choices=["real", "shape"], help="real weights, or shape mode (random weights)")
     p.add_argument("--weights-path", help="folder with the real weights of the one --model (save_pretrained layout)")
-    p.add_argument("--data", help="data file (team CSV, alpaca JSON/JSONL, KorQuAD); make: DATA=path")
+    p.add_argument("--data", help="data file (team CSV, alpaca JSON/JSONL, KorQuAD) or hub data set org/name[:split];"
+                   " make: DATA=...")  # fmt: skip
+    p.add_argument("--data-columns", metavar="ROLE=COLUMN,...",
+                   help="a hub data set's columns, e.g. question=instruction,answer=output,context=input")  # fmt: skip
     p.add_argument("--candidates", help="your own candidates list (YAML: full entries, hub ids or model folders)")
     p.add_argument("--set", action="append", metavar="PATH=VALUE",
                    help="any spec field, repeatable: --set train.learning_rate=1e-4 --set lora.alpha=32")  # fmt: skip

@@ -160,6 +160,9 @@ class DataSettings(Strict):
     grade_rows: int = Field(0, ge=0)  # rows without references (team's `valid`), answered for grading by hand
     append_eos: bool = True  # completion ends in the tokenizer's end token
     prompt_template: str | None = None  # None: the candidate's; may use {question} and {context}
+    # a hub data set (path org/name[:split]): role -> column (question, answer, context, id; None: detected)
+    columns: dict[Literal["question", "answer", "context", "id"], str] | None = None
+    revision: str | None = None  # a hub data set's commit, pinned by the sweep before the first run (in the key)
 
 
 class TrainSettings(Strict):
@@ -239,6 +242,9 @@ class RunRequest(Strict):
         out = self.model_dump(mode="json")
         out["candidate"] = self.candidate.model_spec()
         out.pop("varied", None)  # which settings the sweep varied names the run; the settings are in the key
+        for name in ("columns", "revision"):  # hub data sets only: a local file's runs keep their keys
+            if out["data"].get(name) is None:
+                out["data"].pop(name, None)
         return out
 
 

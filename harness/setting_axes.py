@@ -48,6 +48,18 @@ def setting_tag(field: str, value: Any) -> str:
     return str(value)
 
 
+def setting_words(train: Any, fields: list[str] | tuple[str, ...]) -> list[str]:
+    """'batch size 4', 'max_length 512', 'gradient checkpointing on', 'dtype bf16': for sentences."""
+    words = {"batch_size": "batch size", "max_length": "max_length", "gradient_checkpointing": "gradient checkpointing",
+             "dtype": "dtype"}  # fmt: skip
+    out = []
+    for a in SETTING_AXES:
+        if a.field in fields:
+            v = getattr(train, a.field)
+            out.append(f"{words[a.field]} {'on' if v is True else 'off' if v is False else v}")
+    return out
+
+
 def setting_tags(train: Any, fields: list[str] | tuple[str, ...]) -> list[str]:
     """Tags of the named settings of a request's `train` section, in axis order."""
     return [setting_tag(a.field, getattr(train, a.field)) for a in SETTING_AXES if a.field in fields]

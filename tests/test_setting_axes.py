@@ -129,6 +129,7 @@ def test_bad_flag_value_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], t
 
 
 def test_report_tables_tell_runs_apart_by_the_varying_setting(tmp_path: Path) -> None:
+    from harness.report import build_report
     from harness.report.build import analyse_folder
     from harness.report.load import load_results
 
@@ -140,6 +141,8 @@ def test_report_tables_tell_runs_apart_by_the_varying_setting(tmp_path: Path) ->
     assert labels == [f"{SMOL['name']} r16 hf none b2", f"{SMOL['name']} r16 hf none b4"]
     cells = analyse_folder(folder).cells
     assert [c.config for c in cells] == ["r16 hf none b2", "r16 hf none b4"]  # two configurations, in order
+    answer = build_report(folder).answer
+    assert "batch size 2" in answer or "batch size 4" in answer
     # the same setting everywhere: nothing named
     same = write_results(tmp_path / "same", [make_run(SMOL, r, device="cpu", gpu=None) for r in (16, 32)])
     assert {r.label for r in load_results(same).runs} == {f"{SMOL['name']} r16 hf none", f"{SMOL['name']} r32 hf none"}

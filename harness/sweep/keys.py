@@ -22,7 +22,7 @@ from pathlib import Path
 
 from harness.backends import REGISTRY, get
 from harness.config import RunRequest
-from harness.data import file_sha256, resolve_data_path
+from harness.data import file_sha256, hub_ref, resolve_data_path
 from harness.setting_axes import setting_tags
 
 # Every run uses these; a backend adds its own (`Backend.packages`), nf4 adds bitsandbytes.
@@ -69,7 +69,10 @@ def figure_packages(request: RunRequest | None = None) -> dict[str, str | None]:
 
 
 def data_sha256(path: str | Path) -> str:
-    """sha256 of a data file; of the sorted (name, content) pairs for a folder; "missing" when absent."""
+    """sha256 of a data file; of the sorted (name, content) pairs for a folder; "missing" when absent; for a hub
+    data set, its id (its commit is the request's `data.revision`, pinned by the sweep)."""
+    if hub_ref(str(path)) is not None:
+        return f"hub:{str(path).strip()}"
     p = resolve_data_path(str(path))  # the same resolution the run uses, so the key hashes the file it loads
     if p.is_file():
         return file_sha256(p)
