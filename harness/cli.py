@@ -8,6 +8,7 @@
     lora-harness bench --spec benchmarks/seed-study.yaml --data ../shared/data/OhLoRA_fine_tuning.csv
     lora-harness sweep benchmarks/seed-study.yaml --gpus 0,1
     lora-harness run --model smollm2-135m --rank 16 --max-steps 4 --prompts 2
+    lora-harness bench --model smollm2-135m --batch-sizes 2 4 --set train.learning_rate=1e-4 --set lora.alpha=32
     lora-harness report results/cpu-default
     lora-harness grades export results/cpu-default --out sheet.csv
     lora-harness grades import sheet.csv --results results/cpu-default
@@ -45,6 +46,8 @@ from harness.config import (
 )
 from harness.errors import EXIT_USER_ERROR, UserError
 from harness.memory import cli as memory_cli
+from harness.overrides import apply_sets
+from harness.setting_axes import add_setting_axes, setting_axes_given, setting_flags
 
 DEFAULT_SPEC = REPO_ROOT / "benchmarks" / "cpu-default.yaml"
 STUDY_SPEC = REPO_ROOT / "benchmarks" / "seed-study.yaml"
@@ -124,6 +127,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         node[leaf] = value
 
     put("data.path", getattr(args, "data", None))
+    if getattr(args, "data_columns", None):
+        from harness.data import parse_columns
+
+        put("data.columns", parse_columns(args.data_columns))
     put("train.max_steps", getattr(args, "max_steps", None))
     put("data.train_rows", getattr(args, "train_rows", None))
     put("data.eval_rows", getattr(args, "prompts", None))
@@ -150,6 +157,7 @@ def _apply(spec: SweepSpec, args: argparse.Namespace, source: str, **fields: Any
         raw["axes"]["emulate"] = args.emulate
     if getattr(args, "job", None):
         raw["job"] = parse_job(args.job).model_dump(exclude_unset=True)
+    raw = apply_sets(raw, getattr(args, "set", None))  # --set PATH=VALUE, last: it wins over the flags
     return make_spec(raw, source)
 
 
@@ -176,9 +184,8 @@ def _check_data(spec: SweepSpec) -> None:
         d = DataSettings.model_validate(raw if isinstance(raw, dict) else {})
     except ValidationError:
         return  # expand_sweep names the field
-    path = data.resolve_data_path(d.path)
-    examples = data.load_examples(path, d.format)
-    data.select_rows(examples, d.train_rows, d.eval_rows, d.grade_rows, str(path))
+    loaded = data.load_data(d)  # a hub data set is fetched here, before any model
+    data.select_rows(loaded.examples, d.train_rows, d.eval_rows, d.grade_rows, loaded.where)
 
 
 def _preflight(spec: SweepSpec, source: str, args: argparse.Namespace | None = None) -> list[Any]:
@@ -205,17 +212,21 @@ def _preflight(spec: SweepSpec, source: str, args: argparse.Namespace | None = N
                 f"candidate '{r.candidate.name}' runs code from its repository: pass --trust-remote-code "
                 f"if you trust {r.candidate.hub_id}"
             )
-    checked: set[tuple[str, str, str]] = set()
+    checked: set[tuple[str, str, str, str]] = set()
+    loads: dict[tuple[str, str, str, str], Any] = {}
     for r in requests:
         r.data.path = data.stored_data_path(r.data.path)  # the child starts elsewhere: keep a path it can reach
+        source = (r.data.path, r.data.format, str(r.data.columns), str(r.data.revision))
+        if source not in loads:
+            loads[source] = data.load_data(r.data)
+        loaded = loads[source]
+        r.data.revision = loaded.revision  # a hub data set's commit: every run loads it, and it is in the key
         template = r.data.prompt_template or r.candidate.prompt_template
-        key = (r.data.path, r.data.format, template)
+        key = (r.data.path, r.data.format, str(r.data.columns), template)
         if key in checked:
             continue
         checked.add(key)
-        path = data.resolve_data_path(r.data.path)
-        examples = data.load_examples(path, r.data.format)
-        splits = data.select_rows(examples, r.data.train_rows, r.data.eval_rows, r.data.grade_rows, str(path))
+        splits = data.select_rows(loaded.examples, r.data.train_rows, r.data.eval_rows, r.data.grade_rows, loaded.where)
         data.validate_template(template, splits.train + splits.eval + splits.grade)
     try:
         warnings = check_weights(requests, found.access)
@@ -301,14 +312,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _axes(args: argparse.Namespace) -> dict[str, Any]:
-    """Axes given on the command line (--model, --ranks, --backends, --quants, --emulate)."""
+    """Axes given on the command line (--model, --ranks, --backends, --quants, --emulate, and the setting axes)."""
     axes: dict[str, Any] = {}
     if getattr(args, "model", None):
         axes["candidates"] = [args.model]
     for name in ("ranks", "backends", "quants", "emulate"):
         if getattr(args, name, None):
             axes[name] = getattr(args, name)
-    return axes
+    return {**axes, **setting_axes_given(args)}
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -341,8 +352,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.spec:
         return cmd_sweep(argparse.Namespace(**{**vars(args), "spec": args.spec}))
     if not args.model and not getattr(args, "candidates", None):
-        axes = {k: v for k, v in (("ranks", args.ranks), ("backends", args.backends), ("quants", args.quants)) if v}
-        spec = _apply(load_sweep_spec(DEFAULT_SPEC), args, "command line", axes=axes)
+        spec = _apply(load_sweep_spec(DEFAULT_SPEC), args, "command line", axes=_axes(args))
         return _sweep(spec, str(DEFAULT_SPEC), args)
     # one model (or the team's list) with the study's settings, on the project's sample data unless --data
     study = load_sweep_spec(STUDY_SPEC)
@@ -352,7 +362,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     spec = _apply(study, args, "command line", name=f"bench-{what}-{weights}", weights=weights,
                   description=f"make bench MODEL={args.model or args.candidates} with the seed study's settings",
                   axes={"candidates": models, "ranks": args.ranks or [16, 32, 64],
-                        "backends": args.backends or ["hf"], "quants": args.quants or ["none"]})  # fmt: skip
+                        "backends": args.backends or ["hf"], "quants": args.quants or ["none"],
+                        **setting_axes_given(args)})  # fmt: skip
     return _sweep(spec, f"--model {args.model}" if args.model else f"--candidates {args.candidates}", args)
 
 
@@ -362,7 +373,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     name = args.name or f"run-{short}-r{args.rank}-{args.backend}-{args.quant}-{args.weights or 'real'}"
     spec = _apply(study, args, "command line", name=name, weights=args.weights or "real",
                   axes={"candidates": [args.model], "ranks": [args.rank], "backends": [args.backend],
-                        "quants": [args.quant]})  # fmt: skip
+                        "quants": [args.quant], **setting_axes_given(args)})  # fmt: skip
     return _sweep(spec, f"--model {args.model}", args)
 
 
@@ -397,7 +408,9 @@ def cmd_deciding(args: argparse.Namespace) -> int:
         raise UserError(f"{d}: no run ended ok, so nothing decides a ranking yet")
     for row in rows:
         c = row.cell
-        print(f"--model {c.candidate} --ranks {c.rank} --backends {c.backend} --quants {c.quant}")
+        print(
+            f"--model {c.candidate} --ranks {c.rank} --backends {c.backend} --quants {c.quant}{setting_flags(c.first)}"
+        )
     return 0
 
 
@@ -445,9 +458,15 @@ def cmd_selfbench(args: argparse.Namespace) -> int:
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", choices=["real", "shape"], help="real weights, or shape mode (random weights)")
     p.add_argument("--weights-path", help="folder with the real weights of the one --model (save_pretrained layout)")
-    p.add_argument("--data", help="data file (team CSV, alpaca JSON/JSONL, KorQuAD); make: DATA=path")
+    p.add_argument("--data", help="data file (team CSV, alpaca JSON/JSONL, KorQuAD) or hub data set org/name[:split];"
+                   " make: DATA=...")  # fmt: skip
+    p.add_argument("--data-columns", metavar="ROLE=COLUMN,...",
+                   help="a hub data set's columns, e.g. question=instruction,answer=output,context=input")  # fmt: skip
     p.add_argument("--candidates", help="your own candidates list (YAML: full entries, hub ids or model folders)")
+    p.add_argument("--set", action="append", metavar="PATH=VALUE",
+                   help="any spec field, repeatable: --set train.learning_rate=1e-4 --set lora.alpha=32")  # fmt: skip
     p.add_argument("--max-steps", type=int, help="training steps (overrides epochs)")
+    add_setting_axes(p)
     p.add_argument("--repeats", type=int, help="runs of each configuration, each its own process (run-to-run noise)")
     p.add_argument("--job", help="the fine-tune you will really run, projected from the measured steps: "
                    "ROWSxEPOCHS@BATCH (e.g. 200x3@4) or a step count")  # fmt: skip

@@ -12,15 +12,25 @@ import math
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from harness.backends import NAMES as BACKEND_NAMES
 from harness.backends import QUANTS
 from harness.errors import UserError
 from harness.project import project_root
+from harness.setting_axes import BY_FIELD, SETTING_AXES, setting_tags
 
 # The project's own files: the source tree, or in an installed wheel its package data (harness/project.py).
 REPO_ROOT = project_root()
@@ -151,6 +161,9 @@ class DataSettings(Strict):
     grade_rows: int = Field(0, ge=0)  # rows without references (team's `valid`), answered for grading by hand
     append_eos: bool = True  # completion ends in the tokenizer's end token
     prompt_template: str | None = None  # None: the candidate's; may use {question} and {context}
+    # a hub data set (path org/name[:split]): role -> column (question, answer, context, id; None: detected)
+    columns: dict[Literal["question", "answer", "context", "id"], str] | None = None
+    revision: str | None = None  # a hub data set's commit, pinned by the sweep before the first run (in the key)
 
 
 class TrainSettings(Strict):
@@ -213,6 +226,9 @@ class RunRequest(Strict):
     repeat: int = Field(0, ge=0)  # index of a repeat of the same cell: each is its own process and run key
     warmup: bool = False  # a sweep's warm-up run: pays the machine's first-run costs, never reported
     emulate: EmulatedGpu | None = None  # None: the GPU it runs on, as it is
+    # settings a sweep axis varies (harness/setting_axes.py): named in the label and file name, not in the
+    # key (the settings themselves are)
+    varied: list[Literal[tuple(BY_FIELD)]] = []  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _rank_fits(self) -> RunRequest:
@@ -224,15 +240,16 @@ class RunRequest(Strict):
     @property
     def label(self) -> str:
         tail = " warm-up" if self.warmup else (f" #{self.repeat + 1}" if self.repeat else "")
-        return f"{self.candidate.name} r{self.lora.rank} {self.backend} {self.quant} {self.weights}{self.variant}{tail}"
+        settings = "".join(f" {t}" for t in setting_tags(self.train, self.varied))
+        return (
+            f"{self.candidate.name} r{self.lora.rank} {self.backend} {self.quant}{settings} {self.weights}"
+            f"{self.variant}{tail}"
+        )
 
     @property
     def variant(self) -> str:
-        """What sets the run apart beyond candidate, rank, backend and quant: an explicit dtype, emulation."""
-        parts = [self.train.dtype] if self.train.dtype != "auto" else []
-        if self.emulate is not None:
-            parts.append(f"as {self.emulate.name}")
-        return f" ({', '.join(parts)})" if parts else ""
+        """' (as T4)' for a run that emulated a smaller GPU, else ''."""
+        return f" (as {self.emulate.name})" if self.emulate is not None else ""
 
     @property
     def cell(self) -> tuple[str, int, str, str, str]:
@@ -246,7 +263,18 @@ class RunRequest(Strict):
         out["candidate"] = self.candidate.model_spec()
         if out.get("emulate") is None:
             out.pop("emulate", None)
+        out.pop("varied", None)  # which settings the sweep varied names the run; the settings are in the key
+        for name in ("columns", "revision"):  # hub data sets only: a local file's runs keep their keys
+            if out["data"].get(name) is None:
+                out["data"].pop(name, None)
         return out
+
+
+def field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    """A validator for one field of a model, its constraints included (field validators are the model's)."""
+    field = model.model_fields[name]
+    typ = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    return TypeAdapter(typ)
 
 
 # ---------------------------------------------------------------- sweeps
@@ -261,6 +289,12 @@ class Axes(Strict):
     # each run once per GPU named here, emulated on the GPU at hand (its memory caps the allocator, its compute
     # capability sets the dtype and what cannot run); names from the fits GPU table of the spec's price file
     emulate: list[str] = []
+    # run settings as axes (harness/setting_axes.py); None: the base's one value. Each value is checked
+    # by the setting's own field in TrainSettings.
+    batch_sizes: list[Any] | None = Field(None, min_length=1)
+    max_lengths: list[Any] | None = Field(None, min_length=1)
+    gradient_checkpointing: list[Any] | None = Field(None, min_length=1)
+    dtypes: list[Any] | None = Field(None, min_length=1)
 
     @field_validator("ranks")
     @classmethod
@@ -269,6 +303,35 @@ class Axes(Strict):
         if bad:
             raise ValueError(f"ranks must be > 0, got {bad}")
         return v
+
+    @field_validator(*(a.axis for a in SETTING_AXES))
+    @classmethod
+    def _setting_values(cls, v: list[Any] | None, info: ValidationInfo) -> list[Any] | None:
+        if v is None:
+            return v
+        axis = next(a for a in SETTING_AXES if a.axis == info.field_name)
+        adapter = field_adapter(TrainSettings, axis.field)
+        out = []
+        for value in v:
+            try:
+                out.append(adapter.validate_python(value))
+            except ValidationError as e:
+                raise ValueError(f"{value!r} is not a {axis.section}.{axis.field}: {e.errors()[0]['msg']}") from None
+        return out
+
+    def setting_cells(self) -> list[dict[str, Any]]:
+        """Every combination of the setting axes as request fields ([{}] when none is given)."""
+        cells: list[dict[str, Any]] = [{}]
+        for a in SETTING_AXES:
+            values = getattr(self, a.axis)
+            if values is not None:
+                cells = [deep_merge(c, {a.section: {a.field: v}}) for c in cells for v in values]
+        return cells
+
+    @property
+    def varied(self) -> list[str]:
+        """Settings whose axis holds more than one distinct value."""
+        return [a.field for a in SETTING_AXES if len({repr(v) for v in getattr(self, a.axis) or []}) > 1]
 
 
 class RankingWeights(Strict):
@@ -468,15 +531,19 @@ def expand_sweep(
         for rank in spec.axes.ranks:
             for backend in spec.axes.backends:
                 for quant in spec.axes.quants:
-                    for gpu in spec.axes.emulate or [None]:
-                        over: dict[str, Any] = {"lora": {"rank": rank}, "backend": backend, "quant": quant}
-                        if gpu is not None:
-                            if emulated is None:
-                                raise UserError(f"{source}: axes.emulate needs the GPU table (the price file)")
-                            over["emulate"] = emulated(gpu)
-                        fields = deep_merge(spec.base, over)
-                        fields.setdefault("weights", spec.weights)
-                        cells.append((cand, fields))
+                    for settings in spec.axes.setting_cells():
+                        for gpu in spec.axes.emulate or [None]:
+                            over: dict[str, Any] = {"lora": {"rank": rank}, "backend": backend, "quant": quant,
+                                                    **settings}  # fmt: skip
+                            if gpu is not None:
+                                if emulated is None:
+                                    raise UserError(f"{source}: axes.emulate needs the GPU table (the price file)")
+                                over["emulate"] = emulated(gpu)
+                            fields = deep_merge(spec.base, over)
+                            fields.setdefault("weights", spec.weights)
+                            if spec.axes.varied:
+                                fields["varied"] = spec.axes.varied
+                            cells.append((cand, fields))
     per_candidate = max(1, len(cells) // len(spec.axes.candidates))
     requests = []
     for repeat in range(spec.axes.repeats):

@@ -8,6 +8,10 @@ Formats:
 * ``alpaca`` - ``instruction``, ``input``, ``output`` records in a ``.json`` list or ``.jsonl``.
 * ``korquad`` - KorQuAD v1 / SQuAD nested JSON (``{"data": [{"paragraphs": [{"context", "qas"}]}]}``)
   or flat records ``{context, question, answers: {text: [...], answer_start: [...]}}``.
+* a hub data set, ``org/name[:split]`` (no local file of that name): its rows through ``datasets.load_dataset``
+  (fetched by ``harness.hub_data``, revision pinned), read as one of the formats above when its columns are
+  theirs, else through a column mapping (``data.columns``: question, answer, context, id; the usual names found
+  without one).
 
 Every problem with the file is a one-line `UserError` naming the file, the row or line, and the field.
 """
@@ -81,6 +85,8 @@ def stored_data_path(path_str: str) -> str:
     the current directory would not reach the file there. A file in the project's folder, or beside a
     source tree (e.g. ``../shared/...``), keeps a path relative to the project (the form the shipped
     specs and earlier results use, so their run keys do not change); anything else becomes absolute."""
+    if hub_ref(path_str) is not None:
+        return path_str.strip()  # a hub data set: the child resolves it the same way
     path = resolve_data_path(path_str)
     try:
         rel = Path(os.path.relpath(path, REPO_ROOT))
@@ -94,6 +100,154 @@ def stored_data_path(path_str: str) -> str:
     if ups == 0 or (ups == 1 and source_root() is not None):
         return rel.as_posix()
     return str(path)
+
+
+# ---------------------------------------------------------------- hub data sets
+
+HUB_REF = re.compile(r"(?P<repo>[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*)(?::(?P<split>[\w.%+\-\[\]:]+))?")
+FILE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".txt")  # a missing file, not a hub id
+ROLES = ("question", "answer", "context", "id")
+# column names found without a mapping, in order of preference
+AUTO_COLUMNS = {
+    "question": ("question", "instruction", "prompt", "query", "input_data", "input"),
+    "answer": ("answer", "output", "response", "completion", "answers", "output_data", "target"),
+    "context": ("context", "passage"),
+    "id": ("id", "index"),
+}
+
+
+@dataclass(frozen=True)
+class HubRef:
+    repo: str
+    split: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.repo}:{self.split}"
+
+
+def hub_ref(path_str: str) -> HubRef | None:
+    """`org/name[:split]` when no local file or folder of that name exists (a local path always wins)."""
+    text = path_str.strip()
+    m = HUB_REF.fullmatch(text)
+    if m is None or Path(m["repo"]).suffix.lower() in FILE_SUFFIXES or resolve_data_path(text).exists():
+        return None
+    return HubRef(m["repo"], m["split"] or "train")
+
+
+def parse_columns(text: str, source: str = "--data-columns") -> dict[str, str]:
+    """'question=instruction,answer=output' -> {"question": "instruction", "answer": "output"}."""
+    out: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        role, sep, column = (x.strip() for x in part.partition("="))
+        if not sep or not column or role not in ROLES:
+            raise UserError(
+                f"{source}: '{part}' is not ROLE=COLUMN with ROLE one of {', '.join(ROLES)} "
+                f"(e.g. question=instruction,answer=output,context=input)"
+            )
+        out[role] = column
+    if not out:
+        raise UserError(f"{source}: give ROLE=COLUMN pairs, e.g. question=instruction,answer=output")
+    return out
+
+
+@dataclass(frozen=True)
+class Loaded:
+    examples: list[Example]
+    where: str  # what error messages name: the file, or org/name:split
+    data_id: str  # the file's sha256, or that of org/name:split@commit (names a stand-in tokenizer trained on it)
+    revision: str | None = None  # a hub data set's commit sha
+
+
+_HUB_LOADS: dict[tuple[str, str, str, str], list[Example]] = {}
+
+
+def load_data(d: Any) -> Loaded:
+    """A run's data (`DataSettings`): a local file, or a hub data set (fetched, its commit resolved)."""
+    ref = hub_ref(d.path)
+    if ref is None:
+        path = resolve_data_path(d.path)
+        if d.columns:
+            raise UserError(
+                f"{path}: data.columns (--data-columns) maps a hub data set's columns; a local file's follow its "
+                f"format ({', '.join(FORMATS[1:])}); drop the mapping or fix the path"
+            )
+        return Loaded(load_examples(path, d.format), str(path), file_sha256(path))
+    from harness.hub_data import fetch_dataset
+
+    folder, sha = fetch_dataset(ref.repo, d.revision, ref.text)
+    mapping = dict(d.columns or {})
+    key = (ref.repo, ref.split, sha, json.dumps([d.format, mapping], sort_keys=True))
+    if key not in _HUB_LOADS:
+        _HUB_LOADS[key] = hub_examples(_hub_rows(folder, ref), ref.text, d.format, mapping)
+    data_id = hashlib.sha256(f"{ref.text}@{sha}".encode()).hexdigest()
+    return Loaded(_HUB_LOADS[key], ref.text, data_id, sha)
+
+
+def _hub_rows(folder: Path, ref: HubRef) -> list[dict[str, Any]]:
+    """The split's rows, read by datasets.load_dataset from the repository's snapshot folder."""
+    import datasets
+
+    label = ref.text
+    bars = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()  # preparing a few files: a bar would only break the one-line errors
+    try:
+        ds = datasets.load_dataset(str(folder), split=ref.split, cache_dir=os.environ.get("HF_DATASETS_CACHE"))
+    except ValueError as e:
+        first = (str(e).strip().splitlines() or ["?"])[0][:200]
+        raise UserError(f"{label}: cannot read split '{ref.split}' ({first}); name a split the data set has") from None
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise UserError(f"{label}: datasets cannot read it ({type(e).__name__}: {first})") from None
+    finally:
+        if bars:
+            datasets.enable_progress_bars()
+    if not isinstance(ds, datasets.Dataset):
+        raise UserError(f"{label}: not one split; write org/name:SPLIT (e.g. :train)")
+    return ds.to_list()
+
+
+def hub_examples(rows: list[dict[str, Any]], where: str, fmt: str, columns: dict[str, str]) -> list[Example]:
+    """A hub split's rows as examples: a known format by its columns (or data.format), else the mapping."""
+    if not rows:
+        raise UserError(f"{where}: the split has no rows; name another split (org/name:SPLIT)")
+    names = list(rows[0])
+    label = Path(where)
+    records = [(f"row {i}", r) for i, r in enumerate(rows)]
+    if not columns and (fmt == "alpaca" or (fmt == "auto" and {"instruction", "output"} <= set(names))):
+        return _load_alpaca(label, records)
+    if not columns and (fmt == "korquad" or (fmt == "auto" and {"context", "question", "answers"} <= set(names))):
+        return [_korquad_example(label, f"{w} (id {_record_id(r, i)})", _record_id(r, i), r, r.get("context"))
+                for i, (w, r) in enumerate(records)]  # fmt: skip
+    found = ", ".join(names)
+    mapping: dict[str, str] = {}
+    for role in ROLES:
+        given = columns.get(role)
+        if given is not None and given not in names:
+            raise UserError(f"{where}: no column '{given}' for {role} (columns: {found}); fix --data-columns")
+        auto = next((c for c in AUTO_COLUMNS[role] if c in names and c not in mapping.values()), None)
+        if given or auto:
+            mapping[role] = given or auto  # type: ignore[assignment]
+    for role in ("question", "answer"):
+        if role not in mapping:
+            raise UserError(
+                f"{where}: cannot tell which column is the {role} (columns: {found}); "
+                f"map them with --data-columns question=COLUMN,answer=COLUMN (data.columns in a spec)"
+            )
+    split_col = "data_type" if "data_type" in names else None  # the team's CSV on the hub: train / valid rows
+    examples = []
+    for i, (w, r) in enumerate(records):
+        rid = _clean(r.get(mapping["id"])) if "id" in mapping else str(i)
+        question = _clean(r.get(mapping["question"]))
+        if not question:
+            raise UserError(f"{where}: {w}: column '{mapping['question']}' (question) is empty; fix or drop the row")
+        answer = _first_answer(r.get(mapping["answer"])) if isinstance(r.get(mapping["answer"]), (dict, list)) else (
+            _clean(r.get(mapping["answer"])) or None)  # fmt: skip
+        context = (_clean(r.get(mapping["context"])) or None) if "context" in mapping else None
+        split: Split = "valid" if split_col and _clean(r.get(split_col)) == "valid" else "train"
+        examples.append(Example(id=rid or str(i), question=question, answer=answer, context=context,
+                                key_phrase=answer if context else None, split=split))  # fmt: skip
+    return examples
 
 
 def file_sha256(path: Path) -> str:

@@ -152,10 +152,10 @@ class RunChild:
         lap("monitor")
 
         # data (validated by the CLI before the sweep; checked again here)
-        data_path = data_mod.resolve_data_path(req.data.path)
-        examples = data_mod.load_examples(data_path, req.data.format)
+        loaded = data_mod.load_data(req.data)  # a file, or a hub data set at the commit the sweep pinned
+        examples = loaded.examples
         splits = data_mod.select_rows(
-            examples, req.data.train_rows, req.data.eval_rows, req.data.grade_rows, str(data_path)
+            examples, req.data.train_rows, req.data.eval_rows, req.data.grade_rows, loaded.where
         )
         template = req.data.prompt_template or req.candidate.prompt_template
         data_mod.validate_template(template, splits.train + splits.eval + splits.grade)
@@ -163,7 +163,7 @@ class RunChild:
 
         # weights: one-time work (conversion, shape build) kept out of the phases
         texts = [e.question + " " + (e.answer or "") for e in examples]
-        w = weights.resolve(req, device, texts, data_mod.file_sha256(data_path))
+        w = weights.resolve(req, device, texts, loaded.data_id)
         self.result.one_time.update(w.one_time)
         if "shape_build_s" in w.one_time:  # built in this process: its memory must not land in the load phase
             release_memory(torch, device)

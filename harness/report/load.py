@@ -20,6 +20,7 @@ from harness.errors import UserError
 from harness.fmt import command_text
 from harness.phases import SCORING, USER_WORK
 from harness.result import FAILED_STATUSES, CorruptResult, Generation, PhaseStats, RunResult
+from harness.setting_axes import SETTING_AXES, setting_tags
 
 SHAPE_BANNER = "Shape mode: random weights — time and memory are real, quality is not"
 PACKAGES_SHOWN = (
@@ -47,6 +48,7 @@ class Mem:
 class Run:
     result: RunResult
     file: str  # file name inside runs/
+    shown: tuple[str, ...] = ()  # settings that differ between the folder's runs (batch_size, ...): in the label
 
     # ------------------------------------------------------------ identity
 
@@ -113,8 +115,19 @@ class Run:
         return self.result.key
 
     @property
+    def settings_text(self) -> str:
+        """' b2 len512' for the settings that vary in the folder; '' when none does."""
+        return "".join(f" {t}" for t in setting_tags(self.request.train, self.shown))
+
+    @property
+    def settings_key(self) -> tuple[str, ...]:
+        """The setting axes' values, for a stable order of runs that differ only in them."""
+        train = self.request.train
+        return tuple(f"{getattr(train, a.field)!s:>8}" for a in SETTING_AXES)
+
+    @property
     def label(self) -> str:
-        base = f"{self.candidate} r{self.rank} {self.backend} {self.quant}"
+        base = f"{self.candidate} r{self.rank} {self.backend} {self.quant}{self.settings_text}"
         base += " shape" if self.weights_mode == "shape" else ""
         return base + self.request.variant + (f" #{self.repeat + 1}" if self.repeat else "")
 
@@ -365,6 +378,9 @@ def load_results(folder: Path) -> ResultSet:
             + ", ".join(warmups[:3])
         )
     attempts = _attempts(folder)
+    shown = varying_settings(runs)
+    for r in runs + attempts:
+        r.shown = shown
     if attempts:
         notes.append(
             f"{len(attempts)} earlier attempt(s) of runs that were redone kept in attempts/ (not ranked; their"
@@ -395,8 +411,16 @@ def _attempts(folder: Path) -> list[Run]:
     return found
 
 
+def varying_settings(runs: list[Run]) -> tuple[str, ...]:
+    """The setting axes (harness/setting_axes.py) whose value differs between the runs."""
+    return tuple(a.field for a in SETTING_AXES if len({repr(getattr(r.request.train, a.field)) for r in runs}) > 1)
+
+
 def sort_runs(runs: list[Run]) -> list[Run]:
-    return sorted(runs, key=lambda r: (r.candidate, r.backend, r.quant, r.weights_mode, r.rank or 0, r.repeat, r.key))
+    return sorted(
+        runs,
+        key=lambda r: (r.candidate, r.backend, r.quant, r.weights_mode, r.rank or 0, r.settings_key, r.repeat, r.key),
+    )
 
 
 def grade_summary(grades: Any) -> list[dict[str, Any]]:

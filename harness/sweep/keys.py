@@ -22,7 +22,8 @@ from pathlib import Path
 
 from harness.backends import REGISTRY, get
 from harness.config import RunRequest
-from harness.data import file_sha256, resolve_data_path
+from harness.data import file_sha256, hub_ref, resolve_data_path
+from harness.setting_axes import setting_tags
 
 # Every run uses these; a backend adds its own (`Backend.packages`), nf4 adds bitsandbytes.
 CORE_PACKAGES = ("torch", "transformers", "peft", "trl", "datasets", "accelerate", "gguf")
@@ -68,7 +69,10 @@ def figure_packages(request: RunRequest | None = None) -> dict[str, str | None]:
 
 
 def data_sha256(path: str | Path) -> str:
-    """sha256 of a data file; of the sorted (name, content) pairs for a folder; "missing" when absent."""
+    """sha256 of a data file; of the sorted (name, content) pairs for a folder; "missing" when absent; for a hub
+    data set, its id (its commit is the request's `data.revision`, pinned by the sweep)."""
+    if hub_ref(str(path)) is not None:
+        return f"hub:{str(path).strip()}"
     p = resolve_data_path(str(path))  # the same resolution the run uses, so the key hashes the file it loads
     if p.is_file():
         return file_sha256(p)
@@ -91,10 +95,12 @@ def sanitize(text: str) -> str:
 
 
 def result_stem(request: RunRequest, key: str) -> str:
-    """`<candidate>-r<rank>-<backend>-<quant>[-rep<N>|-warmup]-<key[:12]>`, safe as a file name."""
+    """`<candidate>-r<rank>-<backend>-<quant>[-<settings>][-rep<N>|-warmup]-<key[:12]>`, safe as a file name;
+    <settings> names what a sweep axis varies (e.g. `b2-len512`), nothing when no setting axis varies."""
     tail = "-warmup" if request.warmup else (f"-rep{request.repeat + 1}" if request.repeat else "")
-    variant = f"-{request.train.dtype}" if request.train.dtype != "auto" else ""
-    variant += f"-as-{request.emulate.name}" if request.emulate is not None else ""
-    prefix = sanitize(f"{request.candidate.name}-r{request.lora.rank}-{request.backend}-{request.quant}{variant}{tail}")
-    prefix = prefix[:120]
+    settings = "".join(f"-{t}" for t in setting_tags(request.train, request.varied))
+    settings += f"-as-{request.emulate.name}" if request.emulate is not None else ""
+    prefix = sanitize(
+        f"{request.candidate.name}-r{request.lora.rank}-{request.backend}-{request.quant}{settings}{tail}"
+    )[:120]
     return f"{prefix}-{sanitize(key.removeprefix('warmup-')[:12])}"

@@ -36,11 +36,11 @@ class Pair:
     @property
     def where(self) -> str:
         shape = " shape" if self.plain.weights_mode == "shape" else ""
-        return f"{self.plain.candidate} r{self.plain.rank} {self.plain.quant}{shape}"
+        return f"{self.plain.candidate} r{self.plain.rank} {self.plain.quant}{self.plain.first.settings_text}{shape}"
 
 
-def _key(c: Cell) -> tuple[str, int | None, str, str]:
-    return (c.candidate, c.rank, c.quant, c.weights_mode)
+def _key(c: Cell) -> tuple[str, int | None, str, str, tuple[str, ...]]:
+    return (c.candidate, c.rank, c.quant, c.weights_mode, c.first.settings_key)  # the same settings, another backend
 
 
 def pairs(cells: list[Cell]) -> tuple[list[Pair], list[Cell]]:

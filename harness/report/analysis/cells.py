@@ -100,9 +100,9 @@ class Cell:
 
     @property
     def config(self) -> str:
-        """'r16 hf none' (+ ' shape', + ' (fp32, as T4)' for an explicit dtype or an emulated GPU)."""
+        """'r16 hf none' (+ the settings that vary in the folder, ' b2 len512') (+ ' shape') (+ ' (as T4)')."""
         shape = " shape" if self.weights_mode == "shape" else ""
-        return f"r{self.rank} {self.backend} {self.quant}{shape}{self.first.request.variant}"
+        return f"r{self.rank} {self.backend} {self.quant}{self.first.settings_text}{shape}{self.first.request.variant}"
 
     @property
     def label(self) -> str:
@@ -129,7 +129,9 @@ def group_cells(runs: list[Run]) -> list[Cell]:
     for r in sort_runs(runs):
         groups.setdefault(r.cell_id, []).append(r)
     cells = [Cell(k, v, [r for r in v if r.ok]) for k, v in groups.items()]
-    return sorted(cells, key=lambda c: (c.candidate, c.backend, c.quant, c.weights_mode, c.rank or 0))
+    return sorted(
+        cells, key=lambda c: (c.candidate, c.backend, c.quant, c.weights_mode, c.rank or 0, c.first.settings_key)
+    )
 
 
 def fill_cell(

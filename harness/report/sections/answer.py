@@ -9,6 +9,7 @@ from harness.report.analysis.fits import measured_dtype
 from harness.report.analysis.memory import cannot_run_phrase, fits_phrase
 from harness.report.render import Section
 from harness.report.sections.base import Context
+from harness.setting_axes import setting_words
 
 QUANT_WORDS = {"none": "no quantisation", "nf4": "4-bit nf4 quantisation"}
 MEASURE_WORDS = {"nvml process": "NVML per-process peak", "torch reserved": "torch max reserved"}
@@ -21,6 +22,7 @@ def answer_text(ctx: Context) -> str:
         return "No configuration finished ok: there is nothing to choose from (see Failed and unsupported runs)."
     c = first.cell
     what = f"LoRA rank {c.rank}, backend {c.backend}, {QUANT_WORDS.get(c.quant, 'quantisation ' + c.quant)}"
+    what += "".join(f", {w}" for w in setting_words(c.first.request.train, c.first.shown))  # the varied settings
     n_conf = len(d.models[0].rows)
     share = d.confidence or 0.0
     if d.single_model and n_conf == 1:

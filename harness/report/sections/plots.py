@@ -19,7 +19,7 @@ def build(ctx: Context) -> Section:
     time: dict[str, list[tuple[int, float]]] = {}
     measures = set()
     for c in cells:
-        name = c.candidate + (f" · {c.backend} {c.quant}" if several else "")
+        name = c.candidate + (f" · {c.backend} {c.quant}" if several else "") + c.first.settings_text
         if c.peak.mib is not None:
             mem.setdefault(name, []).append((c.rank, c.peak.mib / 1024))  # type: ignore[arg-type]
             measures.add(c.peak.measure)
