@@ -17,6 +17,8 @@
 #   ohlora  benchmarks/ohlora.yaml (gemma-2-2b-it r64, plain vs Unsloth)
 #   backends benchmarks/unsloth-vs-plain.yaml: hf / unsloth / liger x none / nf4 (resumes)
 #   unsloth-default  benchmarks/unsloth-default-compile.yaml: Unsloth's shipped compile setting, once
+#   teamgpus benchmarks/team-gpus.yaml (7 candidates x r16/r64 emulated on a T4 and an M6000, fp16), the M6000 in
+#           fp32, then the team's recipe (benchmarks/ohlora.yaml, plain) the same ways, in results/ohlora (resumes)
 # Before the first call, here: `make site` (.site, ~60 MiB), and copy the team's CSV (kept outside this repo)
 #   mkdir -p .shared-carry && cp PATH/TO/OhLoRA_fine_tuning.csv .shared-carry/
 # (git ignores .shared-carry, so the team's data never enters the repo).
@@ -99,6 +101,12 @@ for part in "$@"; do
       python3 benchmarks/start-ab.py results/start-ab 2>&1 | tee "$out/start-ab.txt" ;;
     ohlora)  sweep ohlora python3 -m harness sweep benchmarks/ohlora.yaml --data $team_data ;;
     backends) sweep backends python3 -m harness sweep benchmarks/unsloth-vs-plain.yaml --data $team_data ;;
+    teamgpus)
+      sweep teamgpus python3 -m harness sweep benchmarks/team-gpus.yaml --data $team_data
+      sweep teamgpus python3 -m harness bench --spec benchmarks/team-gpus.yaml --emulate M6000 --dtypes fp32 --data $team_data
+      sweep teamgpus python3 -m harness bench --spec benchmarks/ohlora.yaml --backends hf --emulate T4 M6000 --data $team_data
+      sweep teamgpus python3 -m harness bench --spec benchmarks/ohlora.yaml --backends hf --emulate M6000 --dtypes fp32 \
+        --data $team_data ;;
     unsloth-default) sweep unsloth-default python3 -m harness sweep benchmarks/unsloth-default-compile.yaml --data $team_data ;;
     *) echo "unknown part $part" >&2 ;;
   esac

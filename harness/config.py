@@ -248,8 +248,12 @@ class RunRequest(Strict):
 
     @property
     def variant(self) -> str:
-        """' (as T4)' for a run that emulated a smaller GPU, else ''."""
-        return f" (as {self.emulate.name})" if self.emulate is not None else ""
+        """' (as T4)' for a run that emulated a smaller GPU (' (fp32, as Quadro M6000)' with a dtype it was
+        given and no axis names), else ''."""
+        if self.emulate is None:
+            return ""
+        dtype = f"{self.train.dtype}, " if self.train.dtype != "auto" and "dtype" not in self.varied else ""
+        return f" ({dtype}as {self.emulate.name})"
 
     @property
     def cell(self) -> tuple[str, int, str, str, str]:

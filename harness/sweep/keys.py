@@ -99,7 +99,8 @@ def result_stem(request: RunRequest, key: str) -> str:
     <settings> names what a sweep axis varies (e.g. `b2-len512`), nothing when no setting axis varies."""
     tail = "-warmup" if request.warmup else (f"-rep{request.repeat + 1}" if request.repeat else "")
     settings = "".join(f"-{t}" for t in setting_tags(request.train, request.varied))
-    settings += f"-as-{request.emulate.name}" if request.emulate is not None else ""
+    if request.emulate is not None:  # ' (fp32, as Quadro M6000)' -> '-fp32-as-Quadro_M6000'
+        settings += "-" + request.variant.strip(" ()").replace(", ", "-").replace("as ", "as-")
     prefix = sanitize(
         f"{request.candidate.name}-r{request.lora.rank}-{request.backend}-{request.quant}{settings}{tail}"
     )[:120]
