@@ -2,9 +2,9 @@
 
     python -m harness fits --model gemma-2-2b-it --rank 64 --batch 4 --max-length 256 --gpu T4
 
---model takes a candidate name or hub id, a folder with config.json, or a hub id whose config is in the
-local Hugging Face cache (config only). Rows are taken padded to --max-length (the worst case) unless
---seq-len gives the longest row's tokens.
+--model takes a candidate name or hub id, a folder with config.json, or any hub id (its config.json alone:
+the Hugging Face cache first, else downloaded; HF_HUB_OFFLINE=1: cache only). Rows are taken padded to
+--max-length (the worst case) unless --seq-len gives the longest row's tokens.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from harness.memory.verdict import fit_table, fits_on, largest
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser("fits", help="predicted memory per phase and which of the team's GPUs it fits (no GPU)")
-    p.add_argument("--model", required=True, help="candidate name or hub id, folder with config.json, cached hub id")
+    p.add_argument("--model", required=True, help="candidate name or hub id, folder with config.json, any hub id")
     p.add_argument("--rank", type=int, default=16)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--max-length", type=int, default=256)

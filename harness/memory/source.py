@@ -1,5 +1,6 @@
-"""Where a model's config comes from: a candidate (candidates.yaml), a folder with config.json, or a hub id
-whose config is in the local Hugging Face cache. Config only: no weights are read."""
+"""Where a model's config comes from: a candidate (candidates.yaml), a folder with config.json, or a hub id,
+whose config.json is resolved as transformers users expect: the Hugging Face cache first, else downloaded
+(cache only under HF_HUB_OFFLINE=1). Config only: no weights are read."""
 
 from __future__ import annotations
 
@@ -57,17 +58,46 @@ def resolve(model: str, targets: list[str] | None = None, path: Path = CANDIDATE
             raise UserError(f"{cfg_path}: not valid JSON") from None
         label = f"{folder} (config.json)"
     else:
-        try:
-            from transformers import AutoConfig
-
-            config = AutoConfig.from_pretrained(model, local_files_only=True).to_dict()
-        except Exception:
-            names = ", ".join(c["name"] for c in candidates(path))
-            raise UserError(
-                f"--model {model}: not a candidate ({names}), not a folder, and its config is not in the local "
-                f"Hugging Face cache (offline); download its config.json and pass the folder"
-            ) from None
-        label = f"{model} (config from the local Hugging Face cache)"
+        names = ", ".join(c["name"] for c in candidates(path))
+        config, how = hub_config(model, f"--model {model}: not a candidate ({names}), not a folder, and")
+        label = f"{model} (config {how})"
     if not isinstance(config, dict) or not config.get("model_type"):
         raise UserError(f"--model {model}: its config.json has no model_type")
     return ModelSpec(label=label, config=config, targets=tuple(targets or (ALL_LINEAR,)))
+
+
+def hub_config(model: str, lead: str) -> tuple[dict[str, Any], str]:
+    """(config as transformers reads it, where it came from) for a hub id: the cache first, else a download of
+    config.json alone; `lead` starts the one-line error when it cannot be had."""
+    from huggingface_hub import hf_hub_download
+
+    from harness.weights import _hub_problem, hub_cache_dir, hub_endpoint, hub_offline, hub_reachable
+
+    cache = hub_cache_dir()
+    how = "from the Hugging Face cache"
+    try:
+        hf_hub_download(model, "config.json", local_files_only=True, cache_dir=cache)
+    except Exception:  # not cached (or not a valid id: the download below names it)
+        if hub_offline():
+            raise UserError(
+                f"{lead} its config.json is not in the Hugging Face cache ({cache}) and HF_HUB_OFFLINE=1 is set; "
+                f"unset it to download, or pass a folder with its config.json"
+            ) from None
+        if not hub_reachable():
+            raise UserError(
+                f"{lead} its config.json is not in the Hugging Face cache and the hub ({hub_endpoint()}) cannot be "
+                f"reached; check the network or proxy (HTTPS_PROXY), or pass a folder with its config.json"
+            ) from None
+        try:
+            hf_hub_download(model, "config.json", cache_dir=cache)
+        except Exception as e:
+            raise UserError(_hub_problem(f"--model {model}", model, e, "config.json")) from None
+        how = "downloaded from the hub"
+    try:
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(model, local_files_only=True, cache_dir=str(cache)).to_dict()
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise UserError(f"--model {model}: transformers cannot read its config.json ({first})") from None
+    return config, how
