@@ -369,6 +369,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     job = parse_job(args.job) if args.job else None
     weights = _quality_weights(args.quality_weights) if args.quality_weights else None
     files = build_report(d, job=job, quality_weights=weights, predict_memory=True)
+    for w in files.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     for f in (files.csv, files.markdown, files.html):
         print(f)
     return 0

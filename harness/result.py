@@ -167,6 +167,15 @@ class Environment(Model):
     measurement_version: str | None = None  # harness.MEASUREMENT_VERSION
 
 
+class KeyInputs(Model):
+    """What the run key hashes besides the request (harness/sweep/keys.py), as the sweep keyed the run:
+    the report re-hashes the stored request with these, so a request changed after keying shows."""
+
+    data_sha256: str
+    packages: dict[str, str | None]
+    gpu: str | None = None
+
+
 class Interval(Model):
     """A mean with its 95% bootstrap interval over `n` items (prompts, steps or repeats)."""
 
@@ -194,6 +203,7 @@ class RunResult(Model):
     status: Status
     reason: str | None = None
     request: RunRequest  # the request as the run received it, candidate included (a snapshot)
+    key_inputs: KeyInputs | None = None  # the rest of what `key` hashes; None in older files and outside a sweep
     started_at: str
     finished_at: str | None = None
     wall_s: float | None = None  # the child's whole life, from process start to result write
