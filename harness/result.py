@@ -46,7 +46,12 @@ class PhaseStats(Model):
 
 
 class StepTimes(Model):
-    """Per-step wall times of training; the burn-in steps carry one-time costs."""
+    """Per-step wall times of training; the burn-in steps carry one-time costs.
+
+    `shapes` (one per step, None in older files): the token shape of each of the step's micro-batches,
+    "BxL" (batch x padded length), joined by "+". A step whose shape the run had not met before pays for
+    new kernels and plans once; the report times it apart from the steady steps (analysis/timing.py).
+    The summary figures below are over every step after the burn-in, as recorded."""
 
     times_s: list[float]
     burn_in_steps: int
@@ -55,6 +60,7 @@ class StepTimes(Model):
     steady_p50_s: float | None = None
     steady_p90_s: float | None = None
     steady_p99_s: float | None = None
+    shapes: list[str] | None = None
 
 
 class Effective(Model):

@@ -288,7 +288,7 @@ class RunChild:
             )
         with self.phase(Phase.TRAIN):
             trainer.train()
-        self.result.steps = train.step_stats(timer.times, req.train.burn_in_steps)
+        self.result.steps = train.step_stats(timer.times, req.train.burn_in_steps, timer.shapes)
         self.result.loss_curve = train.loss_curve(trainer)
         extra = {
             "dtype": common.dtype_name(dtype),

@@ -281,11 +281,14 @@ def make_run(
     setup_s: tuple[float, float] = (0.6, 1.8),
     outside_s: float = 0.5,
     one_time: dict[str, float] | None = None,
+    shapes: list[str] | None = None,
+    env: dict[str, Any] | None = None,
 ) -> RunResult:
     """One run with figures that scale with the candidate's size and the rank (or the given ones).
 
     `seed` changes only the noise (step times, answers); `steady`/`burn` give the step times exactly;
-    `setup_s` is the (lora, train_setup) phases; `outside_s` the train phase's time outside the steps."""
+    `setup_s` is the (lora, train_setup) phases; `outside_s` the train phase's time outside the steps;
+    `shapes` each step's token shape (None: not recorded, as in older files); `env` fields of the environment."""
     rng = random.Random(_key(cand["name"], rank, backend, quant, weights, status, seed, repeat))
     p = cand["params_b"]
     uns = backend != "hf"
@@ -324,6 +327,7 @@ def make_run(
         steady_p50_s=sorted_steady[len(steady) // 2],
         steady_p90_s=sorted_steady[int(len(steady) * 0.9)],
         steady_p99_s=sorted_steady[-1],
+        shapes=shapes,
     )
     shape = weights == "shape"
     answers = _answers(0.2, "base", rng) + _answers(quality, "tuned", rng, answer_override)
@@ -400,7 +404,7 @@ def make_run(
         generation=gens,
         answers=answers,
         quality=_quality(answers, meaningful=not shape),  # type: ignore[arg-type]
-        environment=environment(device, gpu),
+        environment=environment(device, gpu).model_copy(update=env or {}),
         stderr_tail=stderr_tail,
     )
     if status in ("oom", "crashed", "timeout", "unsupported", "cancelled", "failed"):

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from harness.config import JobSettings, parse_job
+from harness.fmt import join_and
 from harness.report.analysis import backends as backends_mod
 from harness.report.analysis.cells import Cell, draw_quality, fill_cell, group_cells
 from harness.report.analysis.decision import Decision, decide
 from harness.report.analysis.quality import RunQuality, quality_weights, run_quality
 from harness.report.analysis.stats import RESAMPLES, SEED, rng
+from harness.report.analysis.timing import MEAN_NO_REPEATS
 from harness.report.load import ResultSet
 from harness.report.prices import PriceTable
 
@@ -25,6 +27,7 @@ class Analysis:
     quality_weights_from: str
     pairs: list[backends_mod.Pair] = field(default_factory=list)
     unpaired: list[Cell] = field(default_factory=list)  # non-plain cells without a plain one to compare
+    timing_notes: list[str] = field(default_factory=list)  # where the time model fell back (older run files)
 
     def cell_of(self, key: str) -> Cell | None:
         return next((c for c in self.cells if any(r.key == key for r in c.runs)), None)
@@ -52,4 +55,26 @@ def analyse(
     draw_quality([c for c in cells if c.ok], resamples, gen)
     decision = decide(cells, rs.ranking_weights.model_dump(), resamples)
     pairs, unpaired = backends_mod.pairs(cells)
-    return Analysis(cells, decision, the_job, job_from, quality, weights, source, pairs, unpaired)
+    notes = timing_notes(cells)
+    return Analysis(cells, decision, the_job, job_from, quality, weights, source, pairs, unpaired, notes)
+
+
+def timing_notes(cells: list[Cell]) -> list[str]:
+    """Where a configuration's time falls back to the older model, one line each kind."""
+    timed = [c for c in cells if c.timings]
+    out = []
+    no_shapes = [c.label for c in timed if not c.shapes_known]
+    if no_shapes:
+        out.append(
+            f"No step shapes recorded (older run files) for {join_and(no_shapes)}: the steady step is the mean of"
+            " every step after the burn-in, first occurrences of new token shapes included, as before shapes"
+            " were recorded; the others' steady step is the median of repeated shapes, each new shape's first"
+            " step counted once in the one-time cost."
+        )
+    no_repeats = [c.label for c in timed if any(t.method == MEAN_NO_REPEATS for t in c.timings)]
+    if no_repeats:
+        out.append(
+            f"No token shape met twice after the burn-in in a run of {join_and(no_repeats)}: its steady step is the"
+            " mean of every step after the burn-in (first occurrences cannot be told apart)."
+        )
+    return out
