@@ -283,12 +283,14 @@ def make_run(
     one_time: dict[str, float] | None = None,
     shapes: list[str] | None = None,
     env: dict[str, Any] | None = None,
+    load_s: float | None = None,
 ) -> RunResult:
     """One run with figures that scale with the candidate's size and the rank (or the given ones).
 
     `seed` changes only the noise (step times, answers); `steady`/`burn` give the step times exactly;
     `setup_s` is the (lora, train_setup) phases; `outside_s` the train phase's time outside the steps;
-    `shapes` each step's token shape (None: not recorded, as in older files); `env` fields of the environment."""
+    `shapes` each step's token shape (None: not recorded, as in older files); `env` fields of the environment;
+    `load_s` the load phase (default: by the candidate's size)."""
     rng = random.Random(_key(cand["name"], rank, backend, quant, weights, status, seed, repeat))
     p = cand["params_b"]
     uns = backend != "hf"
@@ -310,7 +312,7 @@ def make_run(
     gen_s = (0.55 + 0.9 * p) * (12 if cpu else 1)
     gpu_mem = None if cpu else mem
     eval_mem = None if cpu else (eval_mem_mib if eval_mem_mib is not None else weights_mib + 200)
-    phases["load"] = _phase(8 + 6 * p, None if cpu else weights_mib, device, rng)
+    phases["load"] = _phase(8 + 6 * p if load_s is None else load_s, None if cpu else weights_mib, device, rng)
     phases["generate_base"] = _phase(gen_s * len(PROMPTS), None if cpu else weights_mib + 300, device, rng)
     phases["eval_base"] = _phase(1.5, eval_mem, device, rng)
     phases["lora"] = _phase(setup_s[0], None if cpu else weights_mib + 50, device, rng)

@@ -151,6 +151,14 @@ class Run:
         env = self.result.environment
         return env.gpu_name if env is not None else None
 
+    @property
+    def start_method(self) -> str | None:
+        """ "fork" (forked from the sweep's fork server: imports paid once) or "fresh" (a new interpreter)."""
+        env = self.result.environment
+        if env is None:
+            return None
+        return "fork" if env.env_vars.get("HARNESS_START") == "fork" else "fresh"
+
     # ------------------------------------------------------------ phases and memory
 
     def phase(self, name: str) -> PhaseStats | None:

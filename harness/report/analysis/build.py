@@ -77,4 +77,10 @@ def timing_notes(cells: list[Cell]) -> list[str]:
             f"No token shape met twice after the burn-in in a run of {join_and(no_repeats)}: its steady step is the"
             " mean of every step after the burn-in (first occurrences cannot be told apart)."
         )
+    no_start = [c.label for c in timed if not c.startup_known]
+    if no_start:
+        out.append(
+            f"No start-up before the load recorded (older run files) for {join_and(no_start)}: their one-time cost"
+            " starts at the load, the others' at the command."
+        )
     return out

@@ -1,6 +1,11 @@
 """A run's fine-tune time in two parts: the one-time cost and the steady step time.
 
-One-time cost, paid once per job whatever its length:
+One-time cost, paid once per job whatever its length: everything from the command to the first steady
+step, counted the same way for every backend, so that a backend that starts slower pays for it:
+- start-up: the child's start before the model loads (`one_time.before_load_s`: a fresh interpreter or
+  a fork, imports, the CUDA context, the data), less the harness's own builds inside it (shape-mode
+  weights, a stand-in tokenizer, a GGUF conversion: HARNESS_ONLY); older files without it count none;
+- load: the `load` phase (weights into memory);
 - setup: the `lora` and `train_setup` phases (adapters, tokenising, building the trainer and optimizer);
 - first steps: what the burn-in steps took beyond as many steady steps (compilation, autotuning,
   first allocations, caches);
@@ -9,7 +14,7 @@ One-time cost, paid once per job whatever its length:
   meets each of its shapes once, not once per step;
 - outside steps: the train phase's wall time not inside any timed step (dataloader start, the end);
 - compile: entries of `RunResult.one_time` that name a compilation.
-Model loading is left out (it depends on the disk and its cache, not on the candidate's training).
+The base model's answers (between load and adapters) are the harness's, not the fine-tune's: left out.
 
 Steady step time: with recorded step shapes, the median of the steps after the burn-in whose shape the
 run had met before; a run that met no shape twice after the burn-in, or an older file without shapes,
@@ -141,6 +146,13 @@ def run_timing(result: RunResult) -> RunTiming | None:
     step = timing.steady_step
     assert step is not None
     parts: dict[str, float] = {}
+    start = startup_s(result)
+    if start is not None:
+        parts["start-up"] = start
+        timing.startup_known = True
+    load = result.phases.get("load")
+    if load is not None:
+        parts["load"] = load.wall_s
     setup = [p.wall_s for n in SETUP_PHASES if (p := result.phases.get(n)) is not None]
     if setup:
         parts["setup"] = sum(setup)

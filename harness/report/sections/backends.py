@@ -41,9 +41,11 @@ def build(ctx: Context) -> Section | None:
     s = Section("backends", "Backends against plain hf")
     s.p(
         "Each backend against plain hf at the same model, rank and quantisation. Speed-up = plain steady step /"
-        " backend steady step (95% bootstrap over the steps of both). One-time cost = setup, the first steps"
-        " beyond steady ones, compilation. A backend with faster steps but a larger one-time cost pays it back"
-        " after (extra one-time) / (time saved per step) steps; the team's job length decides whether it does."
+        " backend steady step (95% bootstrap over the steps of both). One-time cost = everything from the"
+        " command to the first steady step, alike on both sides: start-up before the load (a backend that must"
+        " start a fresh interpreter pays for it), load, setup, the burn-in's excess, each new token shape's"
+        " first step, compilation. A backend with faster steps but a larger one-time cost pays it back after"
+        " (extra one-time) / (time saved per step) steps; the team's job length decides whether it does."
     )
     s.add(
         Table(
@@ -53,6 +55,9 @@ def build(ctx: Context) -> Section | None:
             empty="No backend run has a plain hf run to compare with.",
         )
     )
+    for p in pairs:
+        for n in p.notes:
+            s.p(f"{p.where} {p.backend}: {n}.", "note")
     if alone:
         s.p(f"No plain {PLAIN} run to compare with: {join_and(c.label for c in alone)}.", "note")
     uns = [p for p in pairs if p.backend == "unsloth"]
