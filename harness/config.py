@@ -427,9 +427,10 @@ def build_request(candidate: Candidate, fields: dict[str, Any], source: str = "r
 def expand_sweep(spec: SweepSpec, candidates: CandidateFile, source: str = "spec") -> list[RunRequest]:
     """The cartesian product of the spec's axes, repeats included.
 
-    Order: the first repeat of every cell in the spec's order (candidate, rank, backend, quant), then
-    each further repeat with the cells rotated by one candidate, so that no candidate always runs first
-    (machine drift then lands on every candidate, not on one).
+    Order: interleaved repeat rounds, A B A B ...: every cell once in the spec's order (candidate, rank,
+    backend, quant), then the next repeat of every cell in the same order. The configurations that are
+    compared run next to each other in every round, so that machine drift lands on both sides alike
+    (rotating the order between rounds would run one configuration twice in a row: A B B A).
     """
     cells = []
     for name in spec.axes.candidates:
@@ -440,10 +441,8 @@ def expand_sweep(spec: SweepSpec, candidates: CandidateFile, source: str = "spec
                     fields = deep_merge(spec.base, {"lora": {"rank": rank}, "backend": backend, "quant": quant})
                     fields.setdefault("weights", spec.weights)
                     cells.append((cand, fields))
-    per_candidate = max(1, len(cells) // len(spec.axes.candidates))
     requests = []
     for repeat in range(spec.axes.repeats):
-        shift = (repeat * per_candidate) % len(cells)
-        for cand, fields in cells[shift:] + cells[:shift]:
+        for cand, fields in cells:
             requests.append(build_request(cand, {**fields, "repeat": repeat}, source))
     return requests

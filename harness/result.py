@@ -149,6 +149,9 @@ class Weights(Model):
 
 class Environment(Model):
     host: str
+    # /proc/sys/kernel/random/boot_id: one machine boot; runs on two boot ids ran on two machines or either side of a
+    # reboot, so their difference holds machine-to-machine spread (None: not Linux, or an older file)
+    boot_id: str | None = None
     platform: str
     python: str
     packages: dict[str, str | None]

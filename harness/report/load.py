@@ -152,6 +152,12 @@ class Run:
         return env.gpu_name if env is not None else None
 
     @property
+    def boot_id(self) -> str | None:
+        """The machine boot the run ran in (None: an older file, or no Linux boot id)."""
+        env = self.result.environment
+        return env.boot_id if env is not None else None
+
+    @property
     def start_method(self) -> str | None:
         """ "fork" (forked from the sweep's fork server: imports paid once) or "fresh" (a new interpreter)."""
         env = self.result.environment

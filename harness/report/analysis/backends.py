@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from harness.report.analysis.cells import Cell
+from harness.report.analysis.machines import Machines, machines
 from harness.report.analysis.stats import NONE, Est, estimate
 
 PLAIN = "hf"
@@ -28,7 +29,8 @@ class Pair:
     peak_saved_mib: float | None = None  # plain user-work peak - other's
     break_even_steps: float | None = None  # steps after which the backend's total time is lower
     pays_back: str = ""  # "at once", "after N steps", "never (slower steady steps)", ""
-    notes: list[str] = field(default_factory=list)  # what makes the two sides not alike (start, start-up)
+    notes: list[str] = field(default_factory=list)  # what makes the two sides not alike (start, start-up, machine)
+    machines: Machines | None = None  # the machine boots both sides' runs ran on
 
     @property
     def backend(self) -> str:
@@ -77,6 +79,12 @@ def compare(plain: Cell, other: Cell) -> Pair:
     if sp and so and pr.one_time_extra_s is not None:
         pr.break_even_steps, pr.pays_back = pays_back(sp, so, pr.one_time_extra_s, pr.speedup)
     pr.notes = side_notes(plain, other)
+    pr.machines = machines([*plain.ok_runs, *other.ok_runs])
+    if pr.machines.differ:
+        pr.notes.append(
+            f"its sides ran on {pr.machines.text}: the speed-up holds machine-to-machine spread, which the interval"
+            " over the steps does not cover; interleaved repeats on one machine (A B A B) measure it"
+        )
     return pr
 
 

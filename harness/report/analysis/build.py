@@ -63,14 +63,19 @@ def timing_notes(cells: list[Cell]) -> list[str]:
     """Where a configuration's time falls back to the older model, one line each kind."""
     timed = [c for c in cells if c.timings]
     out = []
+
+    def which(labels: list[str]) -> str:
+        return "every configuration" if len(labels) == len(timed) else join_and(labels)
+
     no_shapes = [c.label for c in timed if not c.shapes_known]
     if no_shapes:
+        others = len(no_shapes) < len(timed)
         out.append(
-            f"No step shapes recorded (older run files) for {join_and(no_shapes)}: the steady step is the mean of"
-            " every step after the burn-in, first occurrences of new token shapes included, as before shapes"
-            " were recorded; the others' steady step is the median of repeated shapes, each new shape's first"
-            " step counted once in the one-time cost."
-        )
+            f"No step shapes recorded (older run files) for {which(no_shapes)}: the steady step is the mean of"
+            " every step after the burn-in, first occurrences of new token shapes included (the older method)"
+            + ("; the others' is the median of repeated shapes, each new shape's first step counted once in the"
+               " one-time cost." if others else ".")
+        )  # fmt: skip
     no_repeats = [c.label for c in timed if any(t.method == MEAN_NO_REPEATS for t in c.timings)]
     if no_repeats:
         out.append(
@@ -79,8 +84,9 @@ def timing_notes(cells: list[Cell]) -> list[str]:
         )
     no_start = [c.label for c in timed if not c.startup_known]
     if no_start:
+        others = len(no_start) < len(timed)
         out.append(
-            f"No start-up before the load recorded (older run files) for {join_and(no_start)}: their one-time cost"
-            " starts at the load, the others' at the command."
+            f"No start-up before the load recorded (older run files) for {which(no_start)}: the one-time cost"
+            " starts at the load" + (", the others' at the command." if others else ".")
         )
     return out

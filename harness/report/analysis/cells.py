@@ -19,6 +19,7 @@ import numpy as np
 
 from harness.config import JobSettings
 from harness.report.analysis.job import Projection, projected_s, projection
+from harness.report.analysis.machines import Machines, Spread, machines
 from harness.report.analysis.memory import needed, peak_of, scoring_of
 from harness.report.analysis.quality import RunQuality
 from harness.report.analysis.stats import NONE, Est, estimate, resample_means, resample_medians
@@ -117,6 +118,17 @@ class Cell:
     @property
     def repeat_steady(self) -> list[float]:
         return [m for t in self.timings if (m := t.steady_step) is not None]
+
+    @property
+    def spread(self) -> Spread | None:
+        """The repeats' steady steps and how far apart they lie (None: fewer than two timed repeats)."""
+        steps = self.repeat_steady
+        return Spread(steps) if len(steps) > 1 else None
+
+    @property
+    def machines(self) -> Machines:
+        """The machine boots the cell's ok runs ran on."""
+        return machines(self.ok_runs)
 
     @property
     def shapes_known(self) -> bool:

@@ -134,12 +134,15 @@ def repeats_table(ctx: Context) -> Table | None:
             continue
         st, ot = c.repeat_steady, c.repeat_one_time
         spread = (max(st) - min(st)) / (sum(st) / len(st)) if st else None
+        sp = c.spread
         rows.append(
             [
                 c.label,
                 len(c.timings),
                 ", ".join(f"{x:.3f}" for x in st),
                 f"{spread:.0%}" if spread is not None else None,
+                f"{sp.low:.3f} / {sp.high:.3f} ({sp.ratio:.2f}x)" if sp is not None and sp.ratio is not None else None,
+                c.machines.text,
                 est(c.steady, 3),
                 ", ".join(f"{x:.1f}" for x in ot),
                 est(c.one_time, 1),
@@ -153,6 +156,8 @@ def repeats_table(ctx: Context) -> Table | None:
             "repeats",
             "steady s/step per repeat",
             "spread (max-min)/mean",
+            "steady min / max (max/min)",
+            "ran on",
             "pooled steady [95% CI]",
             "one-time s per repeat",
             "one-time mean [95% CI]",
@@ -160,5 +165,8 @@ def repeats_table(ctx: Context) -> Table | None:
         rows,
         title="Run-to-run variation (repeats of one configuration)",
         shape=ctx.any_shape,
-        caption="Pooled steady: steps of every repeat; its interval resamples the repeats, then the steps inside each.",
+        caption="Pooled steady: steps of every repeat; its interval resamples the repeats, then the steps inside each."
+        " max/min: the slowest repeat's steady step over the fastest's, the run-to-run spread an interval over one"
+        " run's steps does not show. Ran on: machine boots (boot ids) of the repeats; repeats on several boots"
+        " hold machine-to-machine spread too.",
     )
