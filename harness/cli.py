@@ -205,7 +205,7 @@ def _preflight(spec: SweepSpec, source: str, args: argparse.Namespace | None = N
     requests = []
     if found.names:
         spec = spec.model_copy(update={"axes": spec.axes.model_copy(update={"candidates": found.names})})
-        requests = expand_sweep(spec, found.candidates, source, _emulated_gpus(spec))
+        requests = expand_sweep(spec, found.candidates, source)
     for r in requests:
         if r.candidate.trust_remote_code and not r.trust_remote_code:
             raise UserError(
@@ -240,15 +240,6 @@ def _preflight(spec: SweepSpec, source: str, args: argparse.Namespace | None = N
     for line in warnings:
         print(f"warning: {line}", file=sys.stderr, flush=True)
     return requests
-
-
-def _emulated_gpus(spec: SweepSpec) -> Any:
-    """`--emulate NAME` -> the GPU's fields, from the fits GPU table of the spec's price file."""
-    if not spec.axes.emulate:
-        return None
-    from harness.report.prices import PriceTable, prices_path
-
-    return PriceTable.load(prices_path(spec.prices), required=True).emulated_gpu
 
 
 def _exit_code(results: list[Any]) -> int:
@@ -391,6 +382,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     job = parse_job(args.job) if args.job else None
     weights = _quality_weights(args.quality_weights) if args.quality_weights else None
     files = build_report(d, job=job, quality_weights=weights, predict_memory=True)
+    for w in files.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     for f in (files.csv, files.markdown, files.html):
         print(f)
     return 0

@@ -516,6 +516,13 @@ def build_request(candidate: Candidate, fields: dict[str, Any], source: str = "r
         raise UserError(validation_message(source, e)) from None
 
 
+def _gpu_table(spec: SweepSpec) -> Callable[[str], dict[str, Any]]:
+    """`axes.emulate`'s names -> the GPU's fields, from the fits GPU table of the spec's price file."""
+    from harness.report.prices import PriceTable, prices_path  # the price file's schema lives with the report
+
+    return PriceTable.load(prices_path(spec.prices), required=True).emulated_gpu  # type: ignore[return-value]
+
+
 def expand_sweep(
     spec: SweepSpec,
     candidates: CandidateFile,
@@ -523,11 +530,12 @@ def expand_sweep(
     emulated: Callable[[str], dict[str, Any]] | None = None,
 ) -> list[RunRequest]:
     """The cartesian product of the spec's axes, repeats included; `emulated` turns a name of `axes.emulate`
-    into an EmulatedGpu's fields (the caller reads the GPU table: the price file).
+    into an EmulatedGpu's fields (default: the fits GPU table of the spec's price file).
 
-    Order: the first repeat of every cell in the spec's order (candidate, rank, backend, quant), then
-    each further repeat with the cells rotated by one candidate, so that no candidate always runs first
-    (machine drift then lands on every candidate, not on one).
+    Order: interleaved repeat rounds, A B A B ...: every cell once in the spec's order (candidate, rank,
+    backend, quant), then the next repeat of every cell in the same order. The configurations that are
+    compared run next to each other in every round, so that machine drift lands on both sides alike
+    (rotating the order between rounds would run one configuration twice in a row: A B B A).
     """
     cells = []
     for name in spec.axes.candidates:
@@ -540,18 +548,15 @@ def expand_sweep(
                             over: dict[str, Any] = {"lora": {"rank": rank}, "backend": backend, "quant": quant,
                                                     **settings}  # fmt: skip
                             if gpu is not None:
-                                if emulated is None:
-                                    raise UserError(f"{source}: axes.emulate needs the GPU table (the price file)")
+                                emulated = emulated or _gpu_table(spec)
                                 over["emulate"] = emulated(gpu)
                             fields = deep_merge(spec.base, over)
                             fields.setdefault("weights", spec.weights)
                             if spec.axes.varied:
                                 fields["varied"] = spec.axes.varied
                             cells.append((cand, fields))
-    per_candidate = max(1, len(cells) // len(spec.axes.candidates))
     requests = []
     for repeat in range(spec.axes.repeats):
-        shift = (repeat * per_candidate) % len(cells)
-        for cand, fields in cells[shift:] + cells[:shift]:
+        for cand, fields in cells:
             requests.append(build_request(cand, {**fields, "repeat": repeat}, source))
     return requests

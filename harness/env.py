@@ -7,6 +7,7 @@ import platform
 import socket
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from harness import MEASUREMENT_VERSION
@@ -90,10 +91,22 @@ def cpu_threads() -> dict[str, int]:
     return out
 
 
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+def boot_id(path: Path = BOOT_ID) -> str | None:
+    """This machine boot's id (Linux), None where there is none."""
+    try:
+        return path.read_text(encoding="ascii").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def capture(gpu_index: int | None, command: list[str] | None = None) -> Environment:
     sha, dirty = git_state()
     return Environment(
         host=socket.gethostname(),
+        boot_id=boot_id(),
         platform=platform.platform(),
         python=platform.python_version(),
         packages=package_versions(),

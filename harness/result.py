@@ -46,7 +46,12 @@ class PhaseStats(Model):
 
 
 class StepTimes(Model):
-    """Per-step wall times of training; the burn-in steps carry one-time costs."""
+    """Per-step wall times of training; the burn-in steps carry one-time costs.
+
+    `shapes` (one per step, None in older files): the token shape of each of the step's micro-batches,
+    "BxL" (batch x padded length), joined by "+". A step whose shape the run had not met before pays for
+    new kernels and plans once; the report times it apart from the steady steps (analysis/timing.py).
+    The summary figures below are over every step after the burn-in, as recorded."""
 
     times_s: list[float]
     burn_in_steps: int
@@ -55,6 +60,7 @@ class StepTimes(Model):
     steady_p50_s: float | None = None
     steady_p90_s: float | None = None
     steady_p99_s: float | None = None
+    shapes: list[str] | None = None
 
 
 class Effective(Model):
@@ -144,6 +150,9 @@ class Weights(Model):
 
 class Environment(Model):
     host: str
+    # /proc/sys/kernel/random/boot_id: one machine boot; runs on two boot ids ran on two machines or either side of a
+    # reboot, so their difference holds machine-to-machine spread (None: not Linux, or an older file)
+    boot_id: str | None = None
     platform: str
     python: str
     packages: dict[str, str | None]
@@ -182,6 +191,15 @@ class Emulation(Model):
     notes: list[str] = []  # what differs from a real run there (kernels, workspaces, time)
 
 
+class KeyInputs(Model):
+    """What the run key hashes besides the request (harness/sweep/keys.py), as the sweep keyed the run:
+    the report re-hashes the stored request with these, so a request changed after keying shows."""
+
+    data_sha256: str
+    packages: dict[str, str | None]
+    gpu: str | None = None
+
+
 class Interval(Model):
     """A mean with its 95% bootstrap interval over `n` items (prompts, steps or repeats)."""
 
@@ -209,6 +227,7 @@ class RunResult(Model):
     status: Status
     reason: str | None = None
     request: RunRequest  # the request as the run received it, candidate included (a snapshot)
+    key_inputs: KeyInputs | None = None  # the rest of what `key` hashes; None in older files and outside a sweep
     started_at: str
     finished_at: str | None = None
     wall_s: float | None = None  # the child's whole life, from process start to result write

@@ -31,6 +31,7 @@ from harness.errors import UserError
 from harness.phases import Phase
 from harness.result import Answer, Generation, Quality, RunResult, Weights
 from harness.sweep.caches import cache_states
+from harness.sweep.keys import key_inputs_from_env
 
 T_START = time.perf_counter()
 
@@ -56,7 +57,10 @@ class RunChild:
             label=request.label,
             status="failed",
             reason="did not finish",
-            request=request,
+            # a deep copy, so that nothing the run does to its request (libraries write into the dicts they are
+            # given) reaches the stored one, which must re-hash to `key` with `key_inputs`
+            request=request.model_copy(deep=True),
+            key_inputs=key_inputs_from_env(),
             started_at=now(),
         )
         self.monitor: Any = None
@@ -288,7 +292,7 @@ class RunChild:
             )
         with self.phase(Phase.TRAIN):
             trainer.train()
-        self.result.steps = train.step_stats(timer.times, req.train.burn_in_steps)
+        self.result.steps = train.step_stats(timer.times, req.train.burn_in_steps, timer.shapes)
         self.result.loss_curve = train.loss_curve(trainer)
         extra = {
             "dtype": common.dtype_name(dtype),

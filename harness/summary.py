@@ -70,7 +70,7 @@ def run_table(results: list[RunResult], ran: set[str], title: str, reason_width:
             reason,
             duration(r.wall_s),
             fnum(timing.one_time_s) if timing else "-",
-            fnum(timing.steady_mean, 3) if timing and timing.steady_mean is not None else "-",
+            fnum(timing.steady_step, 3) if timing and timing.steady_step is not None else "-",
             user_peak(r),
             fnum(gen.s_per_answer, 2) if gen else "-",
             f"{_metric(r, 'base', 'bits_per_char', 2)} → {_metric(r, 'tuned', 'bits_per_char', 2)}",

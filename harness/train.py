@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ class StepTimer(TrainerCallback):
 
     It also counts the micro-batches each optimizer step really took (the trainer calls
     `on_substep_end` after every micro-batch but the last of a step): the accumulation that ran.
+    Once it `watch`es the trainer, it records each step's token shape (batch x padded length of each
+    micro-batch): a step that meets a shape for the first time pays for new kernels and plans.
     """
 
     def __init__(self, cuda: bool, label: str = "") -> None:
@@ -32,8 +35,21 @@ class StepTimer(TrainerCallback):
         self.label = label
         self.times: list[float] = []
         self.micro_batches: list[int] = []  # per optimizer step
+        self.shapes: list[str] = []  # per optimizer step: "BxL" of each micro-batch, joined by "+"
         self._t0: float | None = None
         self._subs = 0
+        self._step_shapes: list[str] = []
+
+    def watch(self, trainer: Any) -> None:
+        """Record the token shape of every micro-batch `trainer` trains on. The trainer calls its own
+        `training_step` once per micro-batch, with the padded batch, between on_step_begin and on_step_end."""
+        inner = trainer.training_step
+
+        def training_step(model: Any, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+            self._step_shapes.append(token_shape(inputs))
+            return inner(model, inputs, *args, **kwargs)
+
+        trainer.training_step = training_step
 
     def _sync(self) -> None:
         if self.cuda:
@@ -42,6 +58,7 @@ class StepTimer(TrainerCallback):
     def on_step_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
         self._sync()
         self._subs = 0
+        self._step_shapes = []
         self._t0 = time.perf_counter()
 
     def on_substep_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
@@ -52,6 +69,7 @@ class StepTimer(TrainerCallback):
         if self._t0 is not None:
             self.times.append(time.perf_counter() - self._t0)
         self.micro_batches.append(self._subs + 1)
+        self.shapes.append("+".join(self._step_shapes))
         faults.hit(f"step:{state.global_step}", self.label)
 
 
@@ -73,6 +91,16 @@ class DivergenceGuard(TrainerCallback):
     @property
     def reason(self) -> str | None:
         return None if self.step is None else f"loss became {self.loss} at step {self.step}; training stopped there"
+
+
+def token_shape(inputs: Any) -> str:
+    """'BxL' of a micro-batch: its input_ids (else its first 2-D tensor), batch x padded length; '?' if none."""
+    values = [inputs.get("input_ids"), *inputs.values()] if isinstance(inputs, Mapping) else []
+    for v in values:
+        shape = getattr(v, "shape", None)
+        if shape is not None and len(shape) == 2:
+            return f"{int(shape[0])}x{int(shape[1])}"
+    return "?"
 
 
 def expected_steps(n_rows: int, request: RunRequest, world: int = 1) -> int:
@@ -148,13 +176,15 @@ def build_trainer(
     from trl import SFTTrainer
 
     ds = Dataset.from_list(rows)  # {"prompt", "completion"}: loss on the completion only
-    return SFTTrainer(
+    trainer = SFTTrainer(
         model=model,
         args=sft_config(request, out_dir, device, dtype, backend_args),
         train_dataset=ds,
         processing_class=tokenizer,
         callbacks=[timer, DivergenceGuard()],
     )
+    timer.watch(trainer)
+    return trainer
 
 
 def divergence(trainer: Any) -> str | None:
@@ -169,7 +199,8 @@ def loss_scaler(trainer: Any) -> str | None:
     return type(scaler).__name__ if scaler is not None else None
 
 
-def step_stats(times: list[float], burn_in: int) -> StepTimes:
+def step_stats(times: list[float], burn_in: int, shapes: list[str] | None = None) -> StepTimes:
+    """The steps' times and token shapes (kept only when every step has one), with summary figures."""
     steady = sorted(times[burn_in:])
 
     def pct(q: float) -> float | None:
@@ -185,6 +216,7 @@ def step_stats(times: list[float], burn_in: int) -> StepTimes:
         steady_p50_s=pct(0.5),
         steady_p90_s=pct(0.9),
         steady_p99_s=pct(0.99),
+        shapes=list(shapes) if shapes and len(shapes) == len(times) and all(shapes) else None,
     )
 
 

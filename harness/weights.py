@@ -19,6 +19,7 @@ This module imports neither torch nor transformers at the top: the sweep parent 
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import hashlib
 import importlib.util
@@ -435,6 +436,15 @@ def trained_tokenizer(texts: list[str], data_id: str, vocab_size: int) -> tuple[
     return final, desc
 
 
+def shape_model_config(candidate: Candidate) -> Any:
+    """The transformers config of a candidate's `shape_config`, from a deep copy of it: transformers writes
+    into the nested dicts it is given (a llama3 `rope_scaling` gains `rope_theta`), and the candidate is part
+    of a request whose run key was taken already; a changed request would no longer re-hash to its key."""
+    from transformers import AutoConfig
+
+    return AutoConfig.for_model(candidate.model_type, **copy.deepcopy(candidate.shape_config))
+
+
 def build_shape(request: RunRequest, device: str, tokenizer_dir: Path) -> tuple[Path, float | None]:
     """Random weights from the candidate's config and a fixed seed, saved once (bf16 on GPU, fp32 on CPU)."""
     cand, seed = request.candidate, request.train.seed
@@ -447,10 +457,10 @@ def build_shape(request: RunRequest, device: str, tokenizer_dir: Path) -> tuple[
             return final, None
         t0 = time.perf_counter()
         import torch
-        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
-        config = AutoConfig.for_model(cand.model_type, **cand.shape_config)
+        config = shape_model_config(cand)
         if len(tok) > config.vocab_size:
             raise UserError(f"tokenizer in {tokenizer_dir} has {len(tok)} tokens, more than {cand.name}'s vocab")
         for attr in ("bos_token_id", "eos_token_id", "pad_token_id"):

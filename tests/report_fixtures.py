@@ -22,16 +22,19 @@ import re
 from pathlib import Path
 from typing import Any
 
+from harness.config import RunRequest
 from harness.result import (
     Answer,
     Effective,
     Environment,
     Generation,
+    KeyInputs,
     PhaseStats,
     RunResult,
     StepTimes,
     Weights,
 )
+from harness.sweep.keys import key_of
 
 XSS = "<script>alert(1)</script>"
 H100 = "NVIDIA H100 80GB HBM3"
@@ -278,11 +281,16 @@ def make_run(
     setup_s: tuple[float, float] = (0.6, 1.8),
     outside_s: float = 0.5,
     one_time: dict[str, float] | None = None,
+    shapes: list[str] | None = None,
+    env: dict[str, Any] | None = None,
+    load_s: float | None = None,
 ) -> RunResult:
     """One run with figures that scale with the candidate's size and the rank (or the given ones).
 
     `seed` changes only the noise (step times, answers); `steady`/`burn` give the step times exactly;
-    `setup_s` is the (lora, train_setup) phases; `outside_s` the train phase's time outside the steps."""
+    `setup_s` is the (lora, train_setup) phases; `outside_s` the train phase's time outside the steps;
+    `shapes` each step's token shape (None: not recorded, as in older files); `env` fields of the environment;
+    `load_s` the load phase (default: by the candidate's size)."""
     rng = random.Random(_key(cand["name"], rank, backend, quant, weights, status, seed, repeat))
     p = cand["params_b"]
     uns = backend != "hf"
@@ -304,7 +312,7 @@ def make_run(
     gen_s = (0.55 + 0.9 * p) * (12 if cpu else 1)
     gpu_mem = None if cpu else mem
     eval_mem = None if cpu else (eval_mem_mib if eval_mem_mib is not None else weights_mib + 200)
-    phases["load"] = _phase(8 + 6 * p, None if cpu else weights_mib, device, rng)
+    phases["load"] = _phase(8 + 6 * p if load_s is None else load_s, None if cpu else weights_mib, device, rng)
     phases["generate_base"] = _phase(gen_s * len(PROMPTS), None if cpu else weights_mib + 300, device, rng)
     phases["eval_base"] = _phase(1.5, eval_mem, device, rng)
     phases["lora"] = _phase(setup_s[0], None if cpu else weights_mib + 50, device, rng)
@@ -321,6 +329,7 @@ def make_run(
         steady_p50_s=sorted_steady[len(steady) // 2],
         steady_p90_s=sorted_steady[int(len(steady) * 0.9)],
         steady_p99_s=sorted_steady[-1],
+        shapes=shapes,
     )
     shape = weights == "shape"
     answers = _answers(0.2, "base", rng) + _answers(quality, "tuned", rng, answer_override)
@@ -344,8 +353,14 @@ def make_run(
         for s in ("base", "tuned")
     ]
     req = request(cand, rank, backend, quant, weights, "cpu" if cpu else "auto", repeat)
+    # the key as the sweep takes it (keys.key_of), so that the report's re-hash check passes; the fixture's
+    # data hash stands for the noise seed and the device, which tell otherwise equal runs apart
+    inputs = KeyInputs(
+        data_sha256=_key("fixture-data", device, seed), packages={"harness-measurement": "fixture"}, gpu=gpu
+    )
     res = RunResult(
-        key=_key(cand["name"], rank, backend, quant, weights, device, seed, repeat),
+        key=key_of(RunRequest.model_validate(req), inputs),
+        key_inputs=inputs,
         label=f"{cand['name']} r{rank} {backend} {quant} {weights}" + (f" #{repeat + 1}" if repeat else ""),
         status=status,  # type: ignore[arg-type]
         reason=reason,
@@ -391,7 +406,7 @@ def make_run(
         generation=gens,
         answers=answers,
         quality=_quality(answers, meaningful=not shape),  # type: ignore[arg-type]
-        environment=environment(device, gpu),
+        environment=environment(device, gpu).model_copy(update=env or {}),
         stderr_tail=stderr_tail,
     )
     if status in ("oom", "crashed", "timeout", "unsupported", "cancelled", "failed"):

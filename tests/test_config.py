@@ -27,7 +27,8 @@ def test_every_shipped_spec_validates_and_says_how_to_run_it(path: Path) -> None
     spec = load_sweep_spec(path)
     reqs = expand_sweep(spec, load_candidates(), str(path))
     ax = spec.axes
-    assert len(reqs) == len(ax.candidates) * len(ax.ranks) * len(ax.backends) * len(ax.quants)
+    settings = len(ax.setting_cells()) * max(1, len(ax.emulate))
+    assert len(reqs) == len(ax.candidates) * len(ax.ranks) * len(ax.backends) * len(ax.quants) * settings
     assert spec.name == path.stem
 
 

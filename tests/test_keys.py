@@ -52,13 +52,13 @@ def test_packages_follow_the_backend() -> None:
     assert figure_packages(tiny_request("llama"))["harness-measurement"]
 
 
-def test_repeats_rotate_the_order_and_get_their_own_files() -> None:
+def test_repeats_interleave_in_configuration_order_and_get_their_own_files() -> None:
     spec = make_spec(
         {"name": "s", "weights": "shape", "axes": {"candidates": ["llama1B", "gemma-2-2b-it"], "repeats": 3}}, "s"
     )
     reqs = expand_sweep(spec, load_candidates())
     order = [(r.repeat, r.candidate.name) for r in reqs]
-    assert order == [(0, "llama1B"), (0, "gemma-2-2b-it"), (1, "gemma-2-2b-it"), (1, "llama1B"),
+    assert order == [(0, "llama1B"), (0, "gemma-2-2b-it"), (1, "llama1B"), (1, "gemma-2-2b-it"),
                      (2, "llama1B"), (2, "gemma-2-2b-it")]  # fmt: skip
     stems = {result_stem(r, "k" * 64) for r in reqs}
     assert len(stems) == 6 and any("-rep2-" in s for s in stems)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import env as env_mod
 from harness import run as run_mod
 from harness.result import RunResult
 from tests.tiny import TINY, tiny_request
@@ -46,6 +47,8 @@ def test_every_family_trains_and_answers(family: str, tmp_path: Path, shape_cach
     assert sum(tuned.latency_answer_s) == pytest.approx(tuned.latency_s_per_answer * tuned.latency_prompts, rel=1e-3)
     assert eff.trainable_params and eff.trainable_params < eff.total_params
     assert res.steps is not None and len(res.steps.times_s) == 2 and res.steps.burn_in_steps == 1
+    assert res.steps.shapes is not None and len(res.steps.shapes) == 2  # each step's token shape, batch 4
+    assert all(s.startswith("4x") and "+" not in s for s in res.steps.shapes), res.steps.shapes
     # shape mode: random weights have no quality, so no batched answers and no likelihood pass; the
     # one-at-a-time latency stage (the team's measurement) is kept
     assert list(res.phases) == ["load", "latency_base", "lora", "train_setup", "train", "latency_tuned", "score"]
@@ -63,6 +66,7 @@ def test_every_family_trains_and_answers(family: str, tmp_path: Path, shape_cach
     assert res.weights is not None and res.weights.mode == "shape" and "BPE" in res.weights.tokenizer
     assert res.environment is not None and res.environment.device == "cpu"
     assert res.environment.packages["trl"] == "1.14.2"
+    assert res.environment.boot_id == env_mod.boot_id()  # the machine boot it ran in
 
 
 def test_effective_settings_read_back_and_loss_curve(tmp_path: Path, shape_cache: Path, monkeypatch) -> None:

@@ -11,6 +11,7 @@ the one transformers and peft will really use, for any architecture, not a per-f
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 from dataclasses import dataclass
@@ -52,7 +53,10 @@ def build_config(model_type: str, config: dict[str, Any], **override: Any) -> An
     """A transformers config from a config.json-style dict (shape_config or a loaded config's to_dict())."""
     from transformers import AutoConfig
 
-    raw = {k: v for k, v in config.items() if k not in ("model_type", "architectures", "transformers_version")}
+    # a deep copy: transformers writes into the nested dicts it is given (rope_scaling), and `config` may be a
+    # stored request's candidate
+    raw = copy.deepcopy({k: v for k, v in config.items() if k not in ("model_type", "architectures",
+                                                                      "transformers_version")})  # fmt: skip
     raw.update(override)
     if "num_hidden_layers" in override and isinstance(raw.get("layer_types"), list):
         raw["layer_types"] = raw["layer_types"][: override["num_hidden_layers"]]

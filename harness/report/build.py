@@ -30,6 +30,7 @@ class ReportFiles:
     plots: list[Path]
     notes: list[str] = field(default_factory=list)
     answer: str = ""  # the answer paragraph at the top of the report
+    warnings: list[str] = field(default_factory=list)  # what `report` prints too (run files whose key fails)
 
     @property
     def csv(self) -> Path:
@@ -135,4 +136,6 @@ def build_report(
     md_path, html_path = folder / "report.md", folder / "report.html"
     atomic_write_text(md_path, render_page("report.md.j2", **page))
     atomic_write_text(html_path, render_page("report.html.j2", **page))
-    return ReportFiles(folder, results_csv, cand_csvs, md_path, html_path, plot_paths, ctx.notes, answer_text(ctx))
+    return ReportFiles(
+        folder, results_csv, cand_csvs, md_path, html_path, plot_paths, ctx.notes, answer_text(ctx), rs.warnings
+    )

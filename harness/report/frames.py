@@ -43,7 +43,7 @@ GEN_FIELDS = (
     "latency_prompts",
 )
 STAT_KEYS = ("mean", "lo", "hi", "n")
-ONE_TIME_PARTS = ("setup", "first steps", "outside steps")
+ONE_TIME_PARTS = ("start-up", "load", "setup", "first steps", "new shapes", "outside steps")
 ENV_FIELDS = (
     "host",
     "gpu_name",
@@ -117,7 +117,11 @@ def _timing(row: dict[str, Any], run: Run, analysis: Analysis) -> None:
     t = run_timing(run.result)
     row["one_time_s"] = t.one_time_s if t else None
     for part in ONE_TIME_PARTS:
-        row[f"one_time_{part.replace(' ', '_')}_s"] = t.parts.get(part) if t else None
+        row[f"one_time_{part.replace(' ', '_').replace('-', '')}_s"] = t.parts.get(part) if t else None
+    row["steady_step_s"] = t.steady_step if t else None
+    row["steady_step_method"] = t.method if t else None
+    row["step_shapes_met"] = t.shapes_met if t else None
+    row["first_shape_steps"] = " ".join(str(f.index) for f in t.first_shapes) if t else None
     cell = analysis.cell_of(run.key)
     counted = cell if cell is not None and any(x is run for x in cell.ok_runs) else None
     row["cell_repeats"] = cell.repeats if cell is not None else None
@@ -273,7 +277,7 @@ def candidate_frame(runs: list[Run], analysis: Analysis) -> pd.DataFrame:
                 "status": run.status_text,
                 "finetune_s": train.wall_s if train else None,
                 "finetune_one_time_s": t.one_time_s if t else None,
-                "finetune_steady_step_s": t.steady_mean if t else None,
+                "finetune_steady_step_s": t.steady_step if t else None,
                 **_peaks("finetune", train, ("nvml_process", "torch_reserved", "torch_allocated", "host_rss")),
                 "inference_s_per_answer": g.s_per_answer if g else None,
                 "inference_batch_size": g.batch_size if g else None,

@@ -19,6 +19,7 @@ from harness.config import REPO_ROOT, JobSettings, RankingWeights, RunRequest
 from harness.errors import UserError
 from harness.fmt import command_text
 from harness.phases import SCORING, USER_WORK
+from harness.report import keycheck
 from harness.result import FAILED_STATUSES, CorruptResult, Generation, PhaseStats, RunResult
 from harness.setting_axes import SETTING_AXES, setting_tags
 
@@ -163,6 +164,20 @@ class Run:
         env = self.result.environment
         return env.gpu_name if env is not None else None
 
+    @property
+    def boot_id(self) -> str | None:
+        """The machine boot the run ran in (None: an older file, or no Linux boot id)."""
+        env = self.result.environment
+        return env.boot_id if env is not None else None
+
+    @property
+    def start_method(self) -> str | None:
+        """ "fork" (forked from the sweep's fork server: imports paid once) or "fresh" (a new interpreter)."""
+        env = self.result.environment
+        if env is None:
+            return None
+        return "fork" if env.env_vars.get("HARNESS_START") == "fork" else "fresh"
+
     # ------------------------------------------------------------ phases and memory
 
     def phase(self, name: str) -> PhaseStats | None:
@@ -253,6 +268,7 @@ class ResultSet:
     corrupt: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
     grades: Any = None
     attempts: list[Run] = field(default_factory=list)  # earlier tries of redone runs (attempts/): overhead only
+    warnings: list[str] = field(default_factory=list)  # also in notes; `report` prints them (e.g. keys that fail)
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -366,6 +382,8 @@ def load_results(folder: Path) -> ResultSet:
             continue
         seen.add(res.key)
         runs.append(Run(res, path.name))
+    warnings = keycheck.check([(r.file, r.result) for r in runs]).notes()
+    notes += warnings
     if stale:
         notes.append(
             f"{len(stale)} result file(s) of an earlier plan of this sweep (keys not in manifest.json) left out: "
@@ -395,7 +413,7 @@ def load_results(folder: Path) -> ResultSet:
             grades = json.loads(gpath.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             notes.append(f"grades.json is unreadable ({e.__class__.__name__}); human grades are left out")
-    return ResultSet(folder, manifest, runs, notes, corrupt, grades, attempts)
+    return ResultSet(folder, manifest, runs, notes, corrupt, grades, attempts, warnings)
 
 
 def _attempts(folder: Path) -> list[Run]:

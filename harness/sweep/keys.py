@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from importlib import metadata
 from pathlib import Path
@@ -23,12 +24,17 @@ from pathlib import Path
 from harness.backends import REGISTRY, get
 from harness.config import RunRequest
 from harness.data import file_sha256, hub_ref, resolve_data_path
+from harness.result import KeyInputs
 from harness.setting_axes import setting_tags
 
 # Every run uses these; a backend adds its own (`Backend.packages`), nf4 adds bitsandbytes.
 CORE_PACKAGES = ("torch", "transformers", "peft", "trl", "datasets", "accelerate", "gguf")
 QUANT_PACKAGES = {"nf4": ("bitsandbytes",)}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+# The sweep passes each child what its key hashes besides the request; the child stores it in its result.
+KEY_INPUTS_ENV = "HARNESS_KEY_INPUTS"
 
 
 def canonical_json(obj: object) -> str:
@@ -38,6 +44,27 @@ def canonical_json(obj: object) -> str:
 def run_key(request: RunRequest, data_sha256: str, packages: dict[str, str | None], gpu_name: str | None) -> str:
     doc = {"request": request.key_fields(), "data": data_sha256, "packages": packages, "gpu": gpu_name}
     return hashlib.sha256(canonical_json(doc).encode("utf-8")).hexdigest()
+
+
+def key_of(request: RunRequest, inputs: KeyInputs) -> str:
+    """The run key of a request with the other inputs as recorded (a result's `key_inputs`)."""
+    return run_key(request, inputs.data_sha256, inputs.packages, inputs.gpu)
+
+
+def key_inputs_env(inputs: KeyInputs | None) -> dict[str, str]:
+    """The child's environment entry carrying its key's other inputs ({} when there are none)."""
+    return {KEY_INPUTS_ENV: inputs.model_dump_json()} if inputs is not None else {}
+
+
+def key_inputs_from_env() -> KeyInputs | None:
+    """The key inputs the sweep passed this child; None outside a sweep or when unreadable."""
+    text = os.environ.get(KEY_INPUTS_ENV)
+    if not text:
+        return None
+    try:
+        return KeyInputs.model_validate_json(text)
+    except ValueError:
+        return None
 
 
 def package_names(request: RunRequest | None = None) -> tuple[str, ...]:

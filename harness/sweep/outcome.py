@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import RunRequest
-from harness.result import CorruptResult, RunResult
+from harness.result import CorruptResult, KeyInputs, RunResult
 from harness.sweep.child import ChildOutcome, now_iso
 
 
@@ -24,6 +24,7 @@ class PlannedRun:
     key: str
     stem: str
     timeout_s: int
+    key_inputs: KeyInputs | None = None  # what `key` hashes besides the request (the child records it)
 
     @property
     def label(self) -> str:
@@ -61,6 +62,7 @@ def parent_result(
         status=status,  # type: ignore[arg-type]
         reason=reason,
         request=run.request,
+        key_inputs=run.key_inputs,
         started_at=started_at or now,
         finished_at=finished_at or now,
         wall_s=wall_s,

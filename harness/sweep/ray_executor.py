@@ -29,6 +29,7 @@ from typing import Any
 from harness.atomic import atomic_write_text
 from harness.errors import UserError
 from harness.sweep.child import PASS_ENV, ChildOutcome, ChildProcess, child_command, child_env
+from harness.sweep.keys import key_inputs_env
 from harness.sweep.outcome import PlannedRun, parent_result, result_from_child
 
 LOG_CAP_BYTES = 4 << 20  # the last 4 MiB of a child's output come back to the driver
@@ -160,7 +161,7 @@ class RaySession:
                 "busy_mib": busy_mib,
                 "busy_wait_s": busy_wait_s,
                 "cpu_only": num_gpus == 0,
-                "env": env,
+                "env": {**env, **key_inputs_env(run.key_inputs)},
             }
             opts = {"num_gpus": num_gpus, "num_cpus": 1, "max_retries": 0}
             pending[remote.options(**opts).remote(payload)] = (run, time.monotonic())

@@ -25,12 +25,12 @@ from harness.backends import get as get_backend
 from harness.config import RunRequest, SweepSpec
 from harness.errors import UserError
 from harness.fmt import duration as fmt_s
-from harness.result import RunResult
+from harness.result import KeyInputs, RunResult
 from harness.sweep import warmth
 from harness.sweep.caches import shared_cache_env
 from harness.sweep.child import ChildProcess, child_command, child_env, now_iso
 from harness.sweep.forkserver import ForkServer
-from harness.sweep.keys import data_sha256, figure_packages, result_stem, run_key
+from harness.sweep.keys import data_sha256, figure_packages, key_inputs_env, key_of, result_stem
 from harness.sweep.layout import MANIFEST_VERSION, SweepDir, sweep_dir_for
 from harness.sweep.outcome import (
     PlannedRun,
@@ -217,7 +217,7 @@ class LocalExecutor:
         child = ChildProcess(
             child_command(self.child_module, req_path, res_path, run.key),
             cwd=scratch,
-            env=child_env(slot, shared_cache_env(self.layout.root / "cache")),
+            env=child_env(slot, {**shared_cache_env(self.layout.root / "cache"), **key_inputs_env(run.key_inputs)}),
             log_path=self.layout.log_path(run.stem),
             on_phase=lambda name: self.reporter.phase(run, name),
             forkserver=self.forkserver if get_backend(run.request.backend).forkable else None,
@@ -320,12 +320,14 @@ def plan_runs(
         if (req.backend, req.quant) not in package_sets:  # read package metadata once per backend and quant
             package_sets[(req.backend, req.quant)] = figure_packages(req)
         packages = package_sets[(req.backend, req.quant)]
-        key = run_key(req, shas[path], packages, None if req.device == "cpu" else gpu_name)
+        inputs = KeyInputs(data_sha256=shas[path], packages=packages, gpu=None if req.device == "cpu" else gpu_name)
+        key = key_of(req, inputs)
         if key in seen:
             warnings.append(f"{req.label}: the same run is listed twice; it runs once")
             continue
         seen.add(key)
-        planned.append(PlannedRun(0, 0, req, key, result_stem(req, key), timeout_s))
+        # the planned run holds its own deep copy: nothing done later to the caller's request can change it
+        planned.append(PlannedRun(0, 0, req.model_copy(deep=True), key, result_stem(req, key), timeout_s, inputs))
     for i, p in enumerate(planned, 1):
         p.index, p.total = i, len(planned)
     return planned, warnings

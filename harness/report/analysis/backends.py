@@ -9,11 +9,12 @@ length: a backend with faster steady steps but a larger one-time cost (compilati
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from harness.report.analysis.cells import Cell
+from harness.report.analysis.machines import Machines, machines
 from harness.report.analysis.stats import NONE, Est, estimate
 
 PLAIN = "hf"
@@ -28,6 +29,8 @@ class Pair:
     peak_saved_mib: float | None = None  # plain user-work peak - other's
     break_even_steps: float | None = None  # steps after which the backend's total time is lower
     pays_back: str = ""  # "at once", "after N steps", "never (slower steady steps)", ""
+    notes: list[str] = field(default_factory=list)  # what makes the two sides not alike (start, start-up, machine)
+    machines: Machines | None = None  # the machine boots both sides' runs ran on
 
     @property
     def backend(self) -> str:
@@ -75,7 +78,34 @@ def compare(plain: Cell, other: Cell) -> Pair:
         pr.peak_saved_mib = plain.peak.mib - other.peak.mib
     if sp and so and pr.one_time_extra_s is not None:
         pr.break_even_steps, pr.pays_back = pays_back(sp, so, pr.one_time_extra_s, pr.speedup)
+    pr.notes = side_notes(plain, other)
+    pr.machines = machines([*plain.ok_runs, *other.ok_runs])
+    if pr.machines.differ:
+        pr.notes.append(
+            f"its sides ran on {pr.machines.text}: the speed-up holds machine-to-machine spread, which the interval"
+            " over the steps does not cover; interleaved repeats on one machine (A B A B) measure it"
+        )
     return pr
+
+
+def _starts(c: Cell) -> str:
+    methods = sorted({m for r in c.ok_runs if (m := r.start_method) is not None})
+    return "/".join(methods) if methods else "unknown"
+
+
+def side_notes(plain: Cell, other: Cell) -> list[str]:
+    """What makes the two sides' one-time costs unlike: another start method, a start-up not recorded."""
+    out = []
+    a, b = _starts(plain), _starts(other)
+    if a != b and "unknown" not in (a, b):
+        out.append(
+            f"started differently ({PLAIN} {a}, {other.backend} {b}): the one-time difference holds the start method"
+            " too (a fork skips the imports a fresh interpreter pays); `--start fresh` starts both sides alike"
+        )
+    if plain.startup_known != other.startup_known:
+        missing = plain if not plain.startup_known else other
+        out.append(f"the start-up before the load is not recorded for {missing.backend}: one-time costs are unlike")
+    return out
 
 
 def pays_back(plain_step: float, other_step: float, extra_s: float, speedup: Est) -> tuple[float, str]:

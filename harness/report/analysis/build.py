@@ -6,12 +6,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.config import JobSettings, parse_job
+from harness.fmt import join_and
 from harness.report.analysis import backends as backends_mod
 from harness.report.analysis import fits
 from harness.report.analysis.cells import Cell, draw_quality, fill_cell, group_cells
 from harness.report.analysis.decision import Decision, decide
 from harness.report.analysis.quality import RunQuality, quality_weights, run_quality
 from harness.report.analysis.stats import RESAMPLES, SEED, rng
+from harness.report.analysis.timing import MEAN_NO_REPEATS
 from harness.report.load import ResultSet
 from harness.report.prices import PriceTable
 
@@ -28,6 +30,7 @@ class Analysis:
     pairs: list[backends_mod.Pair] = field(default_factory=list)
     unpaired: list[Cell] = field(default_factory=list)  # non-plain cells without a plain one to compare
     predicted: dict[str, list[Any]] = field(default_factory=dict)  # cell id -> the memory model's verdicts
+    timing_notes: list[str] = field(default_factory=list)  # where the time model fell back (older run files)
 
     def cell_of(self, key: str) -> Cell | None:
         return next((c for c in self.cells if any(r.key == key for r in c.runs)), None)
@@ -66,4 +69,38 @@ def analyse(
     contenders = [c for c in cells if c.first.request.emulate is None] or cells
     decision = decide(contenders, rs.ranking_weights.model_dump(), resamples)
     pairs, unpaired = backends_mod.pairs(contenders)
-    return Analysis(cells, decision, the_job, job_from, quality, weights, source, pairs, unpaired, predictions)
+    notes = timing_notes(contenders)
+    return Analysis(cells, decision, the_job, job_from, quality, weights, source, pairs, unpaired, predictions, notes)
+
+
+def timing_notes(cells: list[Cell]) -> list[str]:
+    """Where a configuration's time falls back to the older model, one line each kind."""
+    timed = [c for c in cells if c.timings]
+    out = []
+
+    def which(labels: list[str]) -> str:
+        return "every configuration" if len(labels) == len(timed) else join_and(labels)
+
+    no_shapes = [c.label for c in timed if not c.shapes_known]
+    if no_shapes:
+        others = len(no_shapes) < len(timed)
+        out.append(
+            f"No step shapes recorded (older run files) for {which(no_shapes)}: the steady step is the mean of"
+            " every step after the burn-in, first occurrences of new token shapes included (the older method)"
+            + ("; the others' is the median of repeated shapes, each new shape's first step counted once in the"
+               " one-time cost." if others else ".")
+        )  # fmt: skip
+    no_repeats = [c.label for c in timed if any(t.method == MEAN_NO_REPEATS for t in c.timings)]
+    if no_repeats:
+        out.append(
+            f"No token shape met twice after the burn-in in a run of {join_and(no_repeats)}: its steady step is the"
+            " mean of every step after the burn-in (first occurrences cannot be told apart)."
+        )
+    no_start = [c.label for c in timed if not c.startup_known]
+    if no_start:
+        others = len(no_start) < len(timed)
+        out.append(
+            f"No start-up before the load recorded (older run files) for {which(no_start)}: the one-time cost"
+            " starts at the load" + (", the others' at the command." if others else ".")
+        )
+    return out

@@ -3,7 +3,8 @@
 A cell's figures pool its ok repeats: steady steps of every repeat, the mean one-time cost, the largest
 user-work peak, the per-prompt composite averaged over repeats. Each figure carries bootstrap draws
 (`Cell.boot`, one value per resample) so that the decision can ask how often its choice survives noise:
-- steady step time: repeats resampled, then the steady steps inside each chosen repeat;
+- steady step time: repeats resampled, then the steady steps inside each chosen repeat (their median when the
+  run recorded step shapes: analysis/timing.py);
 - one-time cost and peak: repeats resampled (one repeat: no variation, and the report says so);
 - quality: prompts resampled, the SAME prompt draws for every cell (a paired comparison).
 """
@@ -18,9 +19,10 @@ import numpy as np
 
 from harness.config import JobSettings
 from harness.report.analysis.job import Projection, projected_s, projection
+from harness.report.analysis.machines import Machines, Spread, machines
 from harness.report.analysis.memory import peak_of, scoring_of
 from harness.report.analysis.quality import RunQuality
-from harness.report.analysis.stats import NONE, Est, estimate, resample_means
+from harness.report.analysis.stats import NONE, Est, estimate, resample_means, resample_medians
 from harness.report.analysis.timing import RunTiming, run_timing
 from harness.report.load import Mem, Run, sort_runs
 from harness.report.prices import Cost, Fit, PriceTable
@@ -116,7 +118,28 @@ class Cell:
 
     @property
     def repeat_steady(self) -> list[float]:
-        return [m for t in self.timings if (m := t.steady_mean) is not None]
+        return [m for t in self.timings if (m := t.steady_step) is not None]
+
+    @property
+    def spread(self) -> Spread | None:
+        """The repeats' steady steps and how far apart they lie (None: fewer than two timed repeats)."""
+        steps = self.repeat_steady
+        return Spread(steps) if len(steps) > 1 else None
+
+    @property
+    def machines(self) -> Machines:
+        """The machine boots the cell's ok runs ran on."""
+        return machines(self.ok_runs)
+
+    @property
+    def shapes_known(self) -> bool:
+        """Every timed repeat recorded its step shapes (first occurrences are timed apart)."""
+        return bool(self.timings) and all(t.shapes_known for t in self.timings)
+
+    @property
+    def startup_known(self) -> bool:
+        """Every timed repeat recorded its start-up before the load (it is in the one-time cost)."""
+        return bool(self.timings) and all(t.startup_known for t in self.timings)
 
     @property
     def repeat_one_time(self) -> list[float]:
@@ -157,12 +180,18 @@ def fill_cell(
     if ts:
         k = len(ts)
         pick = gen.integers(0, k, size=(resamples, k))  # repeats drawn with replacement
-        step_means = np.stack([resample_means(t.steady, resamples, gen) for t in ts])  # (k, B)
-        steady_b = step_means[pick.T, np.arange(resamples)].mean(axis=0)
+        # each repeat's steady step resampled over its own steps: a median of repeated shapes, or a mean
+        step_draws = np.stack(
+            [(resample_medians if t.median else resample_means)(t.steady, resamples, gen) for t in ts]
+        )  # (k, B)
+        steady_b = step_draws[pick.T, np.arange(resamples)].mean(axis=0)
         one = np.asarray([t.one_time_s for t in ts])
         one_b = one[pick].mean(axis=1)
         pooled = [s for t in ts for s in t.steady]
-        steady_pt = sum(pooled) / len(pooled)
+        if any(t.median for t in ts):
+            steady_pt = float(np.mean([t.steady_step for t in ts]))  # the repeats' steady steps, averaged
+        else:
+            steady_pt = sum(pooled) / len(pooled)  # older files: every step after the burn-in, pooled
         one_pt = float(one.mean())
         cell.steady = estimate(steady_pt, steady_b, len(pooled))
         cell.one_time = estimate(one_pt, one_b if k > 1 else None, k)

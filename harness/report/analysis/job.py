@@ -2,7 +2,9 @@
 
 The job is `harness.config.JobSettings` (the spec's `job:` block, or `--job`): a step count, or rows x
 epochs at a batch size and accumulation (steps per epoch rounded up, as transformers 5.17 counts them).
-Projected time = one-time cost + steps x steady step time x scale. The steady step was measured at the
+Projected time = one-time cost + steps x steady step time x scale. The one-time cost (analysis/timing.py) is
+everything from the command to the first steady step: start-up, load, setup, the burn-in's excess, and each
+token shape's first occurrence once (the job meets the shapes the measured run met, each once: the same data). The steady step was measured at the
 run's own per-device batch and accumulation: another accumulation multiplies the micro-batches per step
 (exact); another per-device batch is scaled by samples per step (an approximation, said wherever it is
 used). A job given as a step count is taken at the measured batch unless it names a batch size. Without

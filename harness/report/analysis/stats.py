@@ -63,6 +63,17 @@ def resample_means(values: Sequence[float], resamples: int, gen: np.random.Gener
     return arr[idx].mean(axis=1)
 
 
+def resample_medians(values: Sequence[float], resamples: int, gen: np.random.Generator) -> np.ndarray:
+    """Medians of `resamples` resamples (with replacement, same size) of `values`."""
+    arr = np.asarray(values, dtype=float)
+    if arr.size == 0:
+        return np.full(resamples, np.nan)
+    if arr.size == 1:
+        return np.full(resamples, float(arr[0]))
+    idx = gen.integers(0, arr.size, size=(resamples, arr.size))
+    return np.median(arr[idx], axis=1)
+
+
 def estimate(point: float | None, samples: np.ndarray | None, n: int, level: float = LEVEL) -> Est:
     """The point figure with the percentile interval of its bootstrap samples (none when n < 2)."""
     if point is None:

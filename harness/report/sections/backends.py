@@ -26,6 +26,7 @@ COLUMNS = [
     "one-time plain",
     "one-time backend",
     "pays back its one-time cost",
+    "ran on",
     "user-work peak plain",
     "user-work peak backend",
     "memory saved",
@@ -41,9 +42,11 @@ def build(ctx: Context) -> Section | None:
     s = Section("backends", "Backends against plain hf")
     s.p(
         "Each backend against plain hf at the same model, rank and quantisation. Speed-up = plain steady step /"
-        " backend steady step (95% bootstrap over the steps of both). One-time cost = setup, the first steps"
-        " beyond steady ones, compilation. A backend with faster steps but a larger one-time cost pays it back"
-        " after (extra one-time) / (time saved per step) steps; the team's job length decides whether it does."
+        " backend steady step (95% bootstrap over the steps of both). One-time cost = everything from the"
+        " command to the first steady step, alike on both sides: start-up before the load (a backend that must"
+        " start a fresh interpreter pays for it), load, setup, the burn-in's excess, each new token shape's"
+        " first step, compilation. A backend with faster steps but a larger one-time cost pays it back after"
+        " (extra one-time) / (time saved per step) steps; the team's job length decides whether it does."
     )
     s.add(
         Table(
@@ -53,6 +56,9 @@ def build(ctx: Context) -> Section | None:
             empty="No backend run has a plain hf run to compare with.",
         )
     )
+    for p in pairs:
+        for n in p.notes:
+            s.p(f"{p.where} {p.backend}: {n}.", "note")
     if alone:
         s.p(f"No plain {PLAIN} run to compare with: {join_and(c.label for c in alone)}.", "note")
     uns = [p for p in pairs if p.backend == "unsloth"]
@@ -111,6 +117,7 @@ def _row(ctx: Context, p: Pair) -> list[object]:
         secs(p.plain.one_time.mean) if p.plain.one_time.mean is not None else None,
         secs(p.other.one_time.mean) if p.other.one_time.mean is not None else None,
         p.pays_back or None,
+        p.machines.text if p.machines is not None else None,
         gib(p.plain.peak.mib) if p.plain.peak.mib is not None else None,
         gib(p.other.peak.mib) if p.other.peak.mib is not None else None,
         f"{gib(saved)} ({saved / base:.0%})" if saved is not None and base else None,

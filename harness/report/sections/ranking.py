@@ -34,7 +34,7 @@ def build(ctx: Context) -> Section:
         )
     s.add(weights_table(ctx))
     s.p(how_text(ctx))
-    for n in d.notes:
+    for n in [*d.notes, *ctx.analysis.timing_notes]:
         s.p(n, "note")
     return s
 
@@ -49,8 +49,10 @@ def how_text(ctx: Context) -> str:
     return (
         "Each term is a ratio to the best configuration on it (best = 1.00; twice as slow = 0.50), and the score"
         " is the weighted mean of the ratios, so small differences stay small. "
-        f"{job}; projected time = one-time cost (setup, the first steps beyond steady ones, compilation) +"
-        " steps x steady step time, with a 95% bootstrap interval over the steady steps (and over repeats, when"
+        f"{job}; projected time = one-time cost (everything from the command to the first steady step: start-up,"
+        " load, setup, the burn-in's excess, each new token shape's first step once, compilation) + steps x"
+        " steady step time (the median of steps whose token shape was met before), with a 95% bootstrap"
+        " interval over the steady steps (and over repeats, when"
         f" a configuration ran more than once). 'first in' = share of {a.decision.resamples:,} bootstrap resamples"
         " (steps, repeats, prompts) in which that row comes first; a figure marked tie has a 95% interval that"
         " overlaps the best one's. Memory is the peak of the user's work (fine-tune, answers): the harness's"
