@@ -418,7 +418,7 @@ def cmd_grades(args: argparse.Namespace) -> int:
     else:
         results = Path(args.results) if args.results else Path(args.file).parent
         n = grades.import_sheet(Path(args.file), results)
-        print(f"{results / 'grades.json'}: {n} grades merged; run `harness report {results}` to show them")
+        print(f"{results / 'grades.json'}: {n} grades merged; run `lora-harness report {results}` to show them")
     return 0
 
 
