@@ -239,6 +239,13 @@ def _exit_code(results: list[Any]) -> int:
     return 0
 
 
+def _made(args: argparse.Namespace, files: Any, outcome: Any = None, code: int = 0) -> None:
+    """harness.bench and harness.report (harness/api.py) take what the command made from here."""
+    made = getattr(args, "made", None)
+    if made is not None:
+        made.append((files, outcome, code))
+
+
 def _sweep(spec: SweepSpec, source: str, args: argparse.Namespace, *, add: bool = False) -> int:
     from harness.report import build_report
     from harness.sweep import run_sweep
@@ -255,7 +262,7 @@ def _sweep(spec: SweepSpec, source: str, args: argparse.Namespace, *, add: bool 
         retry_failed=getattr(args, "retry_failed", False),
         rerun=getattr(args, "rerun", False),
         timeout_s=getattr(args, "timeout", None),
-        command=invocation(),
+        command=getattr(args, "command", None) or invocation(),  # harness.bench records its own call
         start=getattr(args, "start", "fork"),
         add=add,
     )
@@ -263,6 +270,7 @@ def _sweep(spec: SweepSpec, source: str, args: argparse.Namespace, *, add: bool 
     print(files.answer)
     print(f"report: {files.html}")
     code = _exit_code(outcome.results)
+    _made(args, files, outcome, code)
     if code:
         print("exit 1: a run did not end ok (see its status above; results and report are written)", file=sys.stderr)
     return code
@@ -371,6 +379,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     files = build_report(d, job=job, quality_weights=weights, predict_memory=True)
     for f in (files.csv, files.markdown, files.html):
         print(f)
+    _made(args, files)
     return 0
 
 

@@ -362,7 +362,7 @@ def run_sweep(
     retry_failed: bool = False,
     rerun: bool = False,
     timeout_s: int | None = None,
-    command: list[str] | None = None,
+    command: list[str] | str | None = None,
     busy_mib: float = 1024,
     busy_wait_s: float = 60,
     child_module: str = "harness.run",
@@ -388,7 +388,10 @@ def run_sweep(
         raise UserError(f"unknown progress mode '{progress}': use auto, rich, plain or quiet")
     timer_t0 = time.monotonic()
     started_at = now_iso()
-    command = list(command) if command is not None else list(getattr(sys, "orig_argv", sys.argv))
+    # argv, or a Python call as one string (harness.bench records `harness.bench(model=...)`)
+    if not isinstance(command, str):
+        command = list(command) if command is not None else list(getattr(sys, "orig_argv", sys.argv))
+    again = command if isinstance(command, str) else shlex.join(command)
     ray_session = None
     if executor == "ray":
         from harness.sweep import ray_executor
@@ -492,7 +495,7 @@ def run_sweep(
             # Ctrl-C before any run started: nothing is running, nothing to record.
             raise SweepInterrupted(
                 SweepOutcome(layout.root, [], {}, interrupted=True),
-                f"sweep {spec.name} interrupted before any run started; rerun: {shlex.join(command)}",
+                f"sweep {spec.name} interrupted before any run started; rerun: {again}",
             ) from None
 
         wall = time.monotonic() - timer_t0
@@ -543,7 +546,7 @@ def run_sweep(
         not_started = len(to_run) - len(ran)
         message = (
             f"sweep {spec.name} interrupted: {len(ran) - cancelled} run(s) finished, {cancelled} cancelled, "
-            f"{not_started} not started; results in {layout.root}; resume with: {shlex.join(command)}"
+            f"{not_started} not started; results in {layout.root}; resume with: {again}"
         )
         print(message, file=sys.stderr, flush=True)
         raise SweepInterrupted(outcome, message)
@@ -558,7 +561,7 @@ def _default_gpu_list() -> list[int] | None:
 def _manifest(
     layout: SweepDir,
     spec: SweepSpec,
-    command: list[str],
+    command: list[str] | str,
     planned: list[PlannedRun],
     gpus: list[int] | None,
     executor: str,
