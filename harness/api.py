@@ -169,10 +169,15 @@ def bench(
     ranks: LoRA ranks, e.g. [16, 32, 64].
     settings: any other option of `lora-harness bench --help`, by its name: spec, candidates, weights, backends,
     quants, max_steps, train_rows, prompts, max_new_tokens, gen_batch, device, repeats, job, timeout,
-    results_root, gpus, start, rerun, retry_failed, trust_remote_code, ...
+    results_root, gpus, start, rerun, retry_failed, trust_remote_code, save_adapters, ...
+    save_adapters: keep each ok run's LoRA adapter in results/<sweep>/adapters/<run>/; on by default with one
+    model (model=..., or the embedded default), off for a spec's or a list's several models (as on the command line).
     """
     given = {k: v for k, v in {"model": model, "data": data, "ranks": ranks, **settings}.items() if v is not None}
     call = _call_text("bench", given)
+    one_model = model is not None or not (settings.get("spec") or settings.get("candidates"))
+    if one_model and "save_adapters" not in settings:  # one model: its winner is what you came for
+        given["save_adapters"] = True
     parser = _bench_parser()
     options = _options(parser)
     argv: list[str] = []

@@ -133,6 +133,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     put("weights_path", _weights_path(args))
     if getattr(args, "trust_remote_code", False):
         o["trust_remote_code"] = True
+    if getattr(args, "save_adapters", False):
+        o["save_adapter"] = True
     if getattr(args, "unsloth_compile", None):
         put("unsloth.compile", args.unsloth_compile)
     return o
@@ -457,6 +459,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trust-remote-code", action="store_true", help="allow a candidate's own model code to run")
     p.add_argument("--unsloth-compile", choices=["default", "block_off", "all_off"])
     p.add_argument("--timeout", type=int, help="seconds per run (default: the spec's)")
+    p.add_argument("--save-adapters", action="store_true",
+                   help="keep each ok run's LoRA adapter (PEFT layout) in results/<sweep>/adapters/<run>/")  # fmt: skip
     p.add_argument("--results-root", default=str(RESULTS_ROOT), help="folder for results (default: ./results)")
     p.add_argument("--gpus", help="run one run per GPU at once, e.g. 0,1")
     p.add_argument("--executor", choices=["local", "ray"], default="local")

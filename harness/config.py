@@ -202,6 +202,7 @@ class RunRequest(Strict):
     trust_remote_code: bool = False
     repeat: int = Field(0, ge=0)  # index of a repeat of the same cell: each is its own process and run key
     warmup: bool = False  # a sweep's warm-up run: pays the machine's first-run costs, never reported
+    save_adapter: bool = False  # keep the trained adapter beside the result (harness/adapters.py); not in the key
 
     @model_validator(mode="after")
     def _rank_fits(self) -> RunRequest:
@@ -224,6 +225,7 @@ class RunRequest(Strict):
         """The request as the run key hashes it: descriptive candidate fields left out."""
         out = self.model_dump(mode="json")
         out["candidate"] = self.candidate.model_spec()
+        out.pop("save_adapter")  # keeping a copy of the adapter moves no figure (its seconds are kept apart)
         return out
 
 

@@ -41,7 +41,8 @@ def _runs(folder: Path) -> dict[str, dict[str, Any]]:
 
 def test_bench_writes_what_the_command_line_writes(fake_runs: Path) -> None:
     common = ["--model", "llama1B", "--weights", "shape", "--ranks", "16", "32", "--max-steps", "2", "--prompts", "2"]
-    assert cli.main(["bench", *common, "--start", "fresh", "--results-root", "by-cli"]) == 0
+    # --save-adapters: harness.bench keeps the adapters with one model (the fake runs save none)
+    assert cli.main(["bench", *common, "--start", "fresh", "--save-adapters", "--results-root", "by-cli"]) == 0
     got = harness.bench(model="llama1B", weights="shape", ranks=[16, 32], max_steps=2, prompts=2, start="fresh",
                         results_root="by-api")  # fmt: skip
 
@@ -51,6 +52,7 @@ def test_bench_writes_what_the_command_line_writes(fake_runs: Path) -> None:
     assert len(cli_runs) == 2 and sorted(cli_runs) == sorted(api_runs)  # the same stems, so the same keys
     for stem, run in cli_runs.items():
         assert api_runs[stem]["key"] == run["key"] and api_runs[stem]["request"] == run["request"]
+        assert run["request"]["save_adapter"] is True
     cli_manifest = json.loads((by_cli / "manifest.json").read_text(encoding="utf-8"))
     api_manifest = json.loads((by_api / "manifest.json").read_text(encoding="utf-8"))
     assert api_manifest["spec"] == cli_manifest["spec"] and api_manifest["runs"] == cli_manifest["runs"]

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from harness import adapters
 from harness import nvml as gpu_mod
 from harness.atomic import atomic_write_text
 from harness.backends import get as get_backend
@@ -87,6 +88,15 @@ class Recorder:
         note: str | None = None,
     ) -> None:
         dest = self.layout.run_path(run.stem)
+        scratch = self.layout.scratch_dir(run.stem)
+        kept = None
+        if result.status == "ok" and not run.request.warmup:
+            kept = adapters.keep(scratch, self.layout.root, run.stem)
+        if kept is not None:
+            result.adapter = kept  # the result names its adapter's folder: written anew, not moved
+            child_file = child_text = None
+        else:
+            adapters.discard(scratch)
         if child_file is not None:
             os.replace(child_file, dest)  # the child wrote it atomically in the same file system
             _fsync_dir(dest.parent)
@@ -342,6 +352,7 @@ def warmup_run(first: PlannedRun, timeout_s: int) -> PlannedRun:
     """
     fields = first.request.model_dump(mode="json")
     fields["warmup"] = True
+    fields["save_adapter"] = False
     fields["train"]["max_steps"] = WARMUP_STEPS
     fields["generation"]["base_answers"] = False
     fields["data"]["eval_rows"] = min(fields["data"]["eval_rows"], 2)
@@ -445,6 +456,9 @@ def run_sweep(
                     warnings.append(note)
                     reporter.message(f"warning: {note}")
                 if should_run(existing, retry_failed=retry_failed, rerun=rerun):
+                    to_run.append(run)
+                elif _adapter_missing(run, existing, layout.root):
+                    reporter.message(f"{run.label}: finished without its adapter; running it again to save one")
                     to_run.append(run)
                 else:
                     assert existing is not None
@@ -551,6 +565,12 @@ def run_sweep(
         print(message, file=sys.stderr, flush=True)
         raise SweepInterrupted(outcome, message)
     return outcome
+
+
+def _adapter_missing(run: PlannedRun, existing: RunResult | None, root: Path) -> bool:
+    """A finished run asked for its adapter (--save-adapters) and has none: only running it again makes one."""
+    ok = existing is not None and existing.status == "ok"
+    return ok and run.request.save_adapter and not adapters.present(root, existing.adapter)  # type: ignore[union-attr]
 
 
 def _default_gpu_list() -> list[int] | None:
