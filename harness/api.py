@@ -196,9 +196,11 @@ def report(
     *,
     job: str | None = None,
     quality_weights: str | dict[str, float] | None = None,
+    push_to_hub: str | None = None,
 ) -> Results:
     """`lora-harness report FOLDER`: rebuild the report from the result files; `job` ('200x3@4' or a step count)
-    and `quality_weights` ('chrf=2,contains=1' or a dict) reproject and reweight without a rerun."""
+    and `quality_weights` ('chrf=2,contains=1' or a dict) reproject and reweight without a rerun; `push_to_hub`
+    ('org/name') uploads it with the result files as a hub data set repo."""
     from harness import cli
 
     argv = ["report", os.fspath(folder)]
@@ -209,5 +211,7 @@ def report(
             f"{k}={v}" for k, v in quality_weights.items()
         )  # fmt: skip
         argv += ["--quality-weights", text]
+    if push_to_hub is not None:
+        argv += ["--push-to-hub", push_to_hub]
     args = _parse(cli.build_parser(), argv, "harness.report")
     return _run(args, "harness.report")

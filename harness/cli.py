@@ -378,10 +378,16 @@ def cmd_report(args: argparse.Namespace) -> int:
     d = _results_folder(args.results_dir)
     job = parse_job(args.job) if args.job else None
     weights = _quality_weights(args.quality_weights) if args.quality_weights else None
+    if getattr(args, "push_to_hub", None):
+        from harness.report import hub
+
+        hub.check_repo_id(args.push_to_hub)
     files = build_report(d, job=job, quality_weights=weights, predict_memory=True)
     for f in (files.csv, files.markdown, files.html):
         print(f)
     _made(args, files)
+    if getattr(args, "push_to_hub", None):
+        print(f"pushed: {hub.push(d, args.push_to_hub)}")  # after the report is written: a failure keeps it
     return 0
 
 
@@ -517,6 +523,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("results_dir")
     p.add_argument("--job", help="project this fine-tune instead of the spec's: ROWSxEPOCHS@BATCH or a step count")
     p.add_argument("--quality-weights", help="composite score weights, e.g. chrf=2,contains=1 (no rerun needed)")
+    p.add_argument("--push-to-hub", metavar="ORG/NAME",
+                   help="upload results.csv, the run files and the report as a hub data set repo (needs a token)")  # fmt: skip
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser(
