@@ -92,7 +92,7 @@ def test_the_notebook_runs_top_to_bottom_on_the_cpu(tmp_path: Path, shape_cache:
 
     (shown,) = [o for o in outputs("results") if o.output_type == "execute_result"]
     assert "<iframe srcdoc=" in shown.data["text/html"]
-    table = [o for o in outputs("# One row per run") if o.output_type == "execute_result"][0].data["text/plain"]
+    table = next(o for o in outputs("# One row per run") if o.output_type == "execute_result").data["text/plain"]
     assert "adapter" in table and "ok" in table
     login = "".join(o.get("text", "") for o in outputs("# Hub login"))
     assert "no HF_TOKEN" in login  # skipped, not asked for
@@ -101,3 +101,10 @@ def test_the_notebook_runs_top_to_bottom_on_the_cpu(tmp_path: Path, shape_cache:
     assert run["status"] == "ok" and run["adapter"] and (folder / run["adapter"] / "adapter_config.json").is_file()
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["command"].startswith(f"harness.bench(model={str(model)!r}, ranks=[4], ")
+
+
+def test_the_readme_shows_the_notebook_and_the_api_next_to_make_bench() -> None:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("## From a notebook (Colab) or Python", 1)[1].split("\n## ", 1)[0]
+    assert text.index("make bench") < text.index("## From a notebook") < text.index("## On your own machine")
+    assert "notebooks/colab.ipynb" in section and "harness.bench(" in section and "harness.report(" in section
