@@ -433,6 +433,9 @@ def run_sweep(
                 workers = len(gpus) if gpus else 1
             packages = figure_packages()  # every backend's, for the manifest
             planned, plan_warnings = plan_runs(requests, key_gpu, run_timeout)
+            if ray_session is not None and any(p.request.save_adapter for p in planned):
+                # the task's folder on the worker is removed with the task (ray_executor.py)
+                plan_warnings.append("the Ray executor keeps no adapters (--save-adapters): use the local one")
             warnings += plan_warnings
             reporter = Reporter(spec.name, len(planned), workers, progress)
             for w in plan_warnings:
