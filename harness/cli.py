@@ -140,6 +140,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     put("weights_path", _weights_path(args))
     if getattr(args, "trust_remote_code", False):
         o["trust_remote_code"] = True
+    if getattr(args, "save_adapters", False):
+        o["save_adapter"] = True
     if getattr(args, "unsloth_compile", None):
         put("unsloth.compile", args.unsloth_compile)
     return o
@@ -252,6 +254,13 @@ def _exit_code(results: list[Any]) -> int:
     return 0
 
 
+def _made(args: argparse.Namespace, files: Any, outcome: Any = None, code: int = 0) -> None:
+    """harness.bench and harness.report (harness/api.py) take what the command made from here."""
+    made = getattr(args, "made", None)
+    if made is not None:
+        made.append((files, outcome, code))
+
+
 def _sweep(spec: SweepSpec, source: str, args: argparse.Namespace, *, add: bool = False) -> int:
     from harness.report import build_report
     from harness.sweep import run_sweep
@@ -268,7 +277,7 @@ def _sweep(spec: SweepSpec, source: str, args: argparse.Namespace, *, add: bool 
         retry_failed=getattr(args, "retry_failed", False),
         rerun=getattr(args, "rerun", False),
         timeout_s=getattr(args, "timeout", None),
-        command=invocation(),
+        command=getattr(args, "command", None) or invocation(),  # harness.bench records its own call
         start=getattr(args, "start", "fork"),
         add=add,
     )
@@ -276,6 +285,7 @@ def _sweep(spec: SweepSpec, source: str, args: argparse.Namespace, *, add: bool 
     print(files.answer)
     print(f"report: {files.html}")
     code = _exit_code(outcome.results)
+    _made(args, files, outcome, code)
     if code:
         print("exit 1: a run did not end ok (see its status above; results and report are written)", file=sys.stderr)
     return code
@@ -381,11 +391,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     d = _results_folder(args.results_dir)
     job = parse_job(args.job) if args.job else None
     weights = _quality_weights(args.quality_weights) if args.quality_weights else None
+    if getattr(args, "push_to_hub", None):
+        from harness.report import hub
+
+        hub.check_repo_id(args.push_to_hub)
     files = build_report(d, job=job, quality_weights=weights, predict_memory=True)
     for w in files.warnings:
         print(f"warning: {w}", file=sys.stderr)
     for f in (files.csv, files.markdown, files.html):
         print(f)
+    _made(args, files)
+    if getattr(args, "push_to_hub", None):
+        print(f"pushed: {hub.push(d, args.push_to_hub)}")  # after the report is written: a failure keeps it
     return 0
 
 
@@ -435,7 +452,7 @@ def cmd_grades(args: argparse.Namespace) -> int:
     else:
         results = Path(args.results) if args.results else Path(args.file).parent
         n = grades.import_sheet(Path(args.file), results)
-        print(f"{results / 'grades.json'}: {n} grades merged; run `harness report {results}` to show them")
+        print(f"{results / 'grades.json'}: {n} grades merged; run `lora-harness report {results}` to show them")
     return 0
 
 
@@ -476,6 +493,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         " allocator, its compute capability sets the dtype and what cannot run; time stays this GPU's",
     )  # fmt: skip
     p.add_argument("--timeout", type=int, help="seconds per run (default: the spec's)")
+    p.add_argument("--save-adapters", action="store_true",
+                   help="keep each ok run's LoRA adapter (PEFT layout) in results/<sweep>/adapters/<run>/")  # fmt: skip
     p.add_argument("--results-root", default=str(RESULTS_ROOT), help="folder for results (default: ./results)")
     p.add_argument("--gpus", help="run one run per GPU at once, e.g. 0,1")
     p.add_argument("--executor", choices=["local", "ray"], default="local")
@@ -532,6 +551,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("results_dir")
     p.add_argument("--job", help="project this fine-tune instead of the spec's: ROWSxEPOCHS@BATCH or a step count")
     p.add_argument("--quality-weights", help="composite score weights, e.g. chrf=2,contains=1 (no rerun needed)")
+    p.add_argument("--push-to-hub", metavar="ORG/NAME",
+                   help="upload results.csv, the run files and the report as a hub data set repo (needs a token)")  # fmt: skip
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser(

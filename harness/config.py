@@ -229,6 +229,7 @@ class RunRequest(Strict):
     # settings a sweep axis varies (harness/setting_axes.py): named in the label and file name, not in the
     # key (the settings themselves are)
     varied: list[Literal[tuple(BY_FIELD)]] = []  # type: ignore[valid-type]
+    save_adapter: bool = False  # keep the trained adapter beside the result (harness/adapters.py); not in the key
 
     @model_validator(mode="after")
     def _rank_fits(self) -> RunRequest:
@@ -271,6 +272,7 @@ class RunRequest(Strict):
         for name in ("columns", "revision"):  # hub data sets only: a local file's runs keep their keys
             if out["data"].get(name) is None:
                 out["data"].pop(name, None)
+        out.pop("save_adapter")  # keeping a copy of the adapter moves no figure (its seconds are kept apart)
         return out
 
 

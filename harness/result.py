@@ -246,6 +246,7 @@ class RunResult(Model):
     stderr_tail: str | None = None  # filled by the sweep for crashed runs
     partial: bool = False  # written by the child after each phase while it runs; its final write clears it
     injected: str | None = None  # the test hook's fault that fired in this run (HARNESS_FAULTS), e.g. "oom@step:1"
+    adapter: str | None = None  # the saved LoRA adapter's folder, relative to the sweep folder (adapters/<stem>)
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -315,6 +315,12 @@ class RunChild:
         gc.collect()
         if device == "cuda":
             torch.cuda.empty_cache()  # the optimizer state is gone; generation starts from what it needs
+        if req.save_adapter:  # before a merge, which leaves no adapter to save; its seconds are kept apart
+            from harness import adapters
+
+            t0 = time.perf_counter()
+            adapters.save(model, self.result_path.parent / adapters.SCRATCH_NAME, req.candidate.hub_id)
+            self.result.one_time["save_adapter_s"] = time.perf_counter() - t0
         self.merged = req.generation.merge_adapter and req.quant == "none" and backend.can_merge
         if self.merged:
             t0 = time.perf_counter()

@@ -2,7 +2,7 @@
 
 Time comes in the report's two parts (one-time cost, steady step: harness.report.analysis.timing), memory
 is the peak of the user's work (fine-tune, answers), quality the stored metrics (the composite needs the
-report's weights: `harness report` shows it, with the answer paragraph).
+report's weights: `lora-harness report` shows it, with the answer paragraph).
 """
 
 from __future__ import annotations

@@ -201,7 +201,7 @@ def import_sheet(csv_path: Path, results_dir: Path) -> int:
     try:
         header = [unicodedata.normalize("NFC", h).strip().lstrip("\ufeff") for h in next(reader)]
     except StopIteration:
-        raise UserError(f"{csv_path}: empty grade sheet; export one with `harness grades export`") from None
+        raise UserError(f"{csv_path}: empty grade sheet; export one with `lora-harness grades export`") from None
     except csv.Error as e:
         raise UserError(f"{csv_path} line 1: not a CSV row ({e})") from None
     missing = [c for c in REQUIRED_COLUMNS if c not in header]

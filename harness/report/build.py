@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from harness.atomic import atomic_write_bytes, atomic_write_text
 from harness.config import JobSettings
@@ -31,6 +32,7 @@ class ReportFiles:
     notes: list[str] = field(default_factory=list)
     answer: str = ""  # the answer paragraph at the top of the report
     warnings: list[str] = field(default_factory=list)  # what `report` prints too (run files whose key fails)
+    table: Any = None  # results.csv as a pandas DataFrame (one row per run), for harness.bench's Results.df
 
     @property
     def csv(self) -> Path:
@@ -109,7 +111,8 @@ def build_report(
     ctx.predicted = analysis.predicted
 
     results_csv = folder / "results.csv"
-    write_csv(results_frame(rs, prices, analysis), results_csv)
+    table = results_frame(rs, prices, analysis)
+    write_csv(table, results_csv)
     cand_csvs = _candidate_csvs(folder, rs, analysis)
 
     sections = build_sections(ctx)  # the figures are made as the sections are built
@@ -137,5 +140,5 @@ def build_report(
     atomic_write_text(md_path, render_page("report.md.j2", **page))
     atomic_write_text(html_path, render_page("report.html.j2", **page))
     return ReportFiles(
-        folder, results_csv, cand_csvs, md_path, html_path, plot_paths, ctx.notes, answer_text(ctx), rs.warnings
+        folder, results_csv, cand_csvs, md_path, html_path, plot_paths, ctx.notes, answer_text(ctx), rs.warnings, table
     )

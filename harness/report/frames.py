@@ -97,6 +97,7 @@ def _identity(run: Run) -> dict[str, Any]:
         "key": run.key,
         "label": r.label,
         "file": f"runs/{run.file}",
+        "adapter": r.adapter,  # the saved LoRA adapter's folder (--save-adapters), relative to the results folder
         "params_b": info.get("params_b"),
         "ko_llm_avg": info.get("ko_llm_avg"),
         "license": info.get("license"),

@@ -78,6 +78,20 @@ class Paragraph(Block):
 
 
 @dataclass
+class Link(Block):
+    """A line with one link: `text` then `target` (a path relative to the report, or a URL) as the link."""
+
+    text: str
+    target: str
+
+    def to_markdown(self) -> str:
+        return f"{md_escape(self.text)}[{md_escape(self.target)}](<{self.target.replace('>', '%3E')}>)"
+
+    def to_html(self) -> Markup:
+        return Markup('<p class="note">{}<a href="{}">{}</a></p>').format(self.text, self.target, self.target)
+
+
+@dataclass
 class Banner(Block):
     text: str
 

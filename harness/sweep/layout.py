@@ -7,6 +7,7 @@
         attempts/<stem>-<n>.json   an earlier try of a run that is being redone (cancelled, failed and retried,
                                or --rerun), with attempts/<stem>-<n>.log: its time stays in the sweep's overhead
         logs/<stem>.log        the child's stdout + stderr, then one line from the sweep on how it ended
+        adapters/<stem>/       an ok run's LoRA adapter (PEFT layout), when asked for (harness/adapters.py)
         scratch/<stem>/        the child's working folder: request.json, result.json (before it moves to runs/),
                                child.pid while it runs, and whatever the child writes to its CWD
         .sweep.lock            held (flock) while a sweep runs on this folder

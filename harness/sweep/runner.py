@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from harness import adapters
 from harness import nvml as gpu_mod
 from harness.atomic import atomic_write_text
 from harness.backends import get as get_backend
@@ -87,6 +88,15 @@ class Recorder:
         note: str | None = None,
     ) -> None:
         dest = self.layout.run_path(run.stem)
+        scratch = self.layout.scratch_dir(run.stem)
+        kept = None
+        if result.status == "ok" and not run.request.warmup:
+            kept = adapters.keep(scratch, self.layout.root, run.stem)
+        if kept is not None:
+            result.adapter = kept  # the result names its adapter's folder: written anew, not moved
+            child_file = child_text = None
+        else:
+            adapters.discard(scratch)
         if child_file is not None:
             os.replace(child_file, dest)  # the child wrote it atomically in the same file system
             _fsync_dir(dest.parent)
@@ -344,6 +354,7 @@ def warmup_run(first: PlannedRun, timeout_s: int) -> PlannedRun:
     """
     fields = first.request.model_dump(mode="json")
     fields["warmup"] = True
+    fields["save_adapter"] = False
     fields["train"]["max_steps"] = WARMUP_STEPS
     fields["generation"]["base_answers"] = False
     fields["data"]["eval_rows"] = min(fields["data"]["eval_rows"], 2)
@@ -364,7 +375,7 @@ def run_sweep(
     retry_failed: bool = False,
     rerun: bool = False,
     timeout_s: int | None = None,
-    command: list[str] | None = None,
+    command: list[str] | str | None = None,
     busy_mib: float = 1024,
     busy_wait_s: float = 60,
     child_module: str = "harness.run",
@@ -390,7 +401,10 @@ def run_sweep(
         raise UserError(f"unknown progress mode '{progress}': use auto, rich, plain or quiet")
     timer_t0 = time.monotonic()
     started_at = now_iso()
-    command = list(command) if command is not None else list(getattr(sys, "orig_argv", sys.argv))
+    # argv, or a Python call as one string (harness.bench records `harness.bench(model=...)`)
+    if not isinstance(command, str):
+        command = list(command) if command is not None else list(getattr(sys, "orig_argv", sys.argv))
+    again = command if isinstance(command, str) else shlex.join(command)
     ray_session = None
     if executor == "ray":
         from harness.sweep import ray_executor
@@ -421,6 +435,9 @@ def run_sweep(
                 workers = len(gpus) if gpus else 1
             packages = figure_packages()  # every backend's, for the manifest
             planned, plan_warnings = plan_runs(requests, key_gpu, run_timeout)
+            if ray_session is not None and any(p.request.save_adapter for p in planned):
+                # the task's folder on the worker is removed with the task (ray_executor.py)
+                plan_warnings.append("the Ray executor keeps no adapters (--save-adapters): use the local one")
             warnings += plan_warnings
             reporter = Reporter(spec.name, len(planned), workers, progress)
             for w in plan_warnings:
@@ -444,6 +461,9 @@ def run_sweep(
                     warnings.append(note)
                     reporter.message(f"warning: {note}")
                 if should_run(existing, retry_failed=retry_failed, rerun=rerun):
+                    to_run.append(run)
+                elif _adapter_missing(run, existing, layout.root):
+                    reporter.message(f"{run.label}: finished without its adapter; running it again to save one")
                     to_run.append(run)
                 else:
                     assert existing is not None
@@ -494,7 +514,7 @@ def run_sweep(
             # Ctrl-C before any run started: nothing is running, nothing to record.
             raise SweepInterrupted(
                 SweepOutcome(layout.root, [], {}, interrupted=True),
-                f"sweep {spec.name} interrupted before any run started; rerun: {shlex.join(command)}",
+                f"sweep {spec.name} interrupted before any run started; rerun: {again}",
             ) from None
 
         wall = time.monotonic() - timer_t0
@@ -545,11 +565,17 @@ def run_sweep(
         not_started = len(to_run) - len(ran)
         message = (
             f"sweep {spec.name} interrupted: {len(ran) - cancelled} run(s) finished, {cancelled} cancelled, "
-            f"{not_started} not started; results in {layout.root}; resume with: {shlex.join(command)}"
+            f"{not_started} not started; results in {layout.root}; resume with: {again}"
         )
         print(message, file=sys.stderr, flush=True)
         raise SweepInterrupted(outcome, message)
     return outcome
+
+
+def _adapter_missing(run: PlannedRun, existing: RunResult | None, root: Path) -> bool:
+    """A finished run asked for its adapter (--save-adapters) and has none: only running it again makes one."""
+    ok = existing is not None and existing.status == "ok"
+    return ok and run.request.save_adapter and not adapters.present(root, existing.adapter)  # type: ignore[union-attr]
 
 
 def _default_gpu_list() -> list[int] | None:
@@ -560,7 +586,7 @@ def _default_gpu_list() -> list[int] | None:
 def _manifest(
     layout: SweepDir,
     spec: SweepSpec,
-    command: list[str],
+    command: list[str] | str,
     planned: list[PlannedRun],
     gpus: list[int] | None,
     executor: str,

@@ -2,7 +2,7 @@
 
 The weights come from the report's caller (the command line), else the sweep spec, else
 harness.quality's defaults. Changing
-them needs no rerun: `harness report` with other weights recomputes every composite and interval.
+them needs no rerun: `lora-harness report` with other weights recomputes every composite and interval.
 """
 
 from __future__ import annotations

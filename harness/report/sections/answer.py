@@ -7,7 +7,7 @@ from harness.fmt import gib, human_span, human_time, join_and, money, pct
 from harness.report.analysis.decision import CLEAR, LIKELY, Decision
 from harness.report.analysis.fits import measured_dtype
 from harness.report.analysis.memory import cannot_run_phrase, fits_phrase
-from harness.report.render import Section
+from harness.report.render import Link, Section
 from harness.report.sections.base import Context
 from harness.setting_axes import setting_words
 
@@ -138,4 +138,8 @@ def _sure(ctx: Context) -> str:
 def build(ctx: Context) -> Section:
     s = Section("answer", "The answer")
     s.p(answer_text(ctx), "choice")
+    first = ctx.analysis.decision.first
+    adapter = next((r.result.adapter for r in first.cell.ok_runs if r.result.adapter), None) if first else None
+    if adapter:  # --save-adapters (harness.bench with one model): the winner, ready to load with peft
+        s.add(Link("Its LoRA adapter (PEFT layout, load with PeftModel.from_pretrained): ", f"{adapter}/"))
     return s
