@@ -242,6 +242,8 @@ class RunRequest(Strict):
     def label(self) -> str:
         tail = " warm-up" if self.warmup else (f" #{self.repeat + 1}" if self.repeat else "")
         settings = "".join(f" {t}" for t in setting_tags(self.train, self.varied))
+        if self.emulate is not None and self.train.dtype != "auto" and "dtype" not in self.varied:
+            settings += f" {self.train.dtype}"  # an emulated GPU's dtype given once (e.g. --dtypes fp32), said
         return (
             f"{self.candidate.name} r{self.lora.rank} {self.backend} {self.quant}{settings} {self.weights}"
             f"{self.variant}{tail}"
@@ -249,12 +251,8 @@ class RunRequest(Strict):
 
     @property
     def variant(self) -> str:
-        """' (as T4)' for a run that emulated a smaller GPU (' (fp32, as Quadro M6000)' with a dtype it was
-        given and no axis names), else ''."""
-        if self.emulate is None:
-            return ""
-        dtype = f"{self.train.dtype}, " if self.train.dtype != "auto" and "dtype" not in self.varied else ""
-        return f" ({dtype}as {self.emulate.name})"
+        """' (as T4)' for a run that emulated a smaller GPU, else ''."""
+        return f" (as {self.emulate.name})" if self.emulate is not None else ""
 
     @property
     def cell(self) -> tuple[str, int, str, str, str]:

@@ -126,8 +126,9 @@ def result_stem(request: RunRequest, key: str) -> str:
     <settings> names what a sweep axis varies (e.g. `b2-len512`), nothing when no setting axis varies."""
     tail = "-warmup" if request.warmup else (f"-rep{request.repeat + 1}" if request.repeat else "")
     settings = "".join(f"-{t}" for t in setting_tags(request.train, request.varied))
-    if request.emulate is not None:  # ' (fp32, as Quadro M6000)' -> '-fp32-as-Quadro_M6000'
-        settings += "-" + request.variant.strip(" ()").replace(", ", "-").replace("as ", "as-")
+    if request.emulate is not None:  # '-as-T4', '-fp32-as-Quadro_M6000' (a dtype no axis names)
+        given = request.train.dtype != "auto" and "dtype" not in request.varied
+        settings += (f"-{request.train.dtype}" if given else "") + f"-as-{request.emulate.name}"
     prefix = sanitize(
         f"{request.candidate.name}-r{request.lora.rank}-{request.backend}-{request.quant}{settings}{tail}"
     )[:120]

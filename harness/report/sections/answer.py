@@ -16,6 +16,9 @@ MEASURE_WORDS = {"nvml process": "NVML per-process peak", "torch reserved": "tor
 
 
 def answer_text(ctx: Context) -> str:
+    cells = ctx.analysis.cells
+    if cells and all(c.first.request.emulate is not None for c in cells):
+        return emulated_answer(cells)
     d = ctx.analysis.decision
     first = d.first
     if first is None:
@@ -44,6 +47,27 @@ def answer_text(ctx: Context) -> str:
     if d.changes:
         parts.append("What would change it: " + "; ".join(d.changes) + ".")
     return " ".join(p for p in parts if p)
+
+
+def emulated_answer(cells: list) -> str:
+    """A folder of emulated runs answers which configurations fit each emulated GPU, not which to choose: their
+    time is the measuring GPU's."""
+    groups: dict[tuple[str, str], tuple[list[str], list[str], list[str]]] = {}
+    for c in cells:
+        r = c.first
+        key = (r.request.emulate.name, measured_dtype(r) or r.request.train.dtype)
+        fit, no, other = groups.setdefault(key, ([], [], []))
+        what = f"{c.candidate} r{c.rank}" + (f" {c.backend}" if c.backend != "hf" else "")
+        what += f" {c.quant}" if c.quant != "none" else ""
+        (fit if c.ok else no if any(x.status in ("oom", "unsupported") for x in c.runs) else other).append(what)
+    parts = ["Every run here emulated a smaller GPU on this one (its memory capped at that GPU's less its CUDA"
+             " context): this folder says what fits, not what to choose; its times are this GPU's."]  # fmt: skip
+    for (gpu, dtype), (fit, no, other) in sorted(groups.items()):
+        line = f"On the {gpu} in {dtype}, {len(fit)} of {len(fit) + len(no) + len(other)} configurations fit"
+        line += f"; not {join_and(no)}" if no else ""
+        line += f"; no verdict for {join_and(other)}" if other else ""
+        parts.append(line + ".")
+    return " ".join(parts)
 
 
 def _over(d: Decision) -> str:

@@ -25,8 +25,13 @@ def build(ctx: Context) -> Section:
     if ctx.all_cpu:
         s.p("Not applicable: these are CPU-only runs (no GPU memory was measured).", "note")
         return s
+    contenders = [c for c in ctx.analysis.cells if c.ok and c.first.request.emulate is None]
+    if not contenders and any(c.first.request.emulate is not None for c in ctx.analysis.cells):
+        s.p("Every run here emulated a GPU: each one's verdict is in the table below.", "note")
+        s.add(emulated_table([c for c in ctx.analysis.cells if c.first.request.emulate is not None], ctx.predicted))
+        return s
     if ctx.predicted:
-        s.add(predicted_table(ctx, [c for c in ctx.analysis.cells if c.ok]))
+        s.add(predicted_table(ctx, contenders))
     else:
         s.p(
             "The memory model's prediction for each team GPU (in the dtype it trains in): run lora-harness report"
@@ -102,7 +107,7 @@ def emulated_table(cells: list, predicted: dict) -> Table:
                     gib(r.user_peak.mib) if r.user_peak.mib is not None else None,
                     pred,
                     f"{team:,.0f} MB" if team is not None and "T4" in want.name else None,
-                    r.result.reason if not r.ok else None,
+                    (r.result.reason or "").split(": CUDA out of memory")[0] if not r.ok else None,
                 ]
             )
     cols = ["run", "emulated GPU", "dtype", "allocator cap", "emulated verdict", "user-work peak here (NVML)",

@@ -44,7 +44,7 @@ def build(ctx: Context) -> Section:
     rows, shown = [], []
     for r in ctx.ok_runs:
         pub = r.info.get("published")
-        if not isinstance(pub, dict):
+        if not isinstance(pub, dict) or r.request.emulate is not None:  # an emulated run's time is not that GPU's
             continue
         shown.append(r)
         fs, fm = _by_rank(pub.get("finetune_s")), _by_rank(pub.get("finetune_mb"))
