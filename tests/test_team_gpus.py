@@ -269,3 +269,21 @@ def test_divergence_guard_ignores_finite_losses() -> None:
         state.global_step = step
         guard.on_log(None, state, control, logs={"loss": loss})
     assert guard.step == 3 and control.should_training_stop and guard.reason and "inf at step 3" in guard.reason
+
+
+def test_a_folder_of_emulated_runs_answers_what_fits(tmp_path: Path) -> None:
+    """Emulated runs' times are the measuring GPU's: such a folder says what fits each GPU, and never ranks by
+    time or sets emulated time beside the team's T4 figures."""
+    from harness.report import build_report
+
+    runs = [
+        _emulated(make_run(GEMMA, 16, mem_mib=9000.0, seed=3), T4),
+        _emulated(make_run(GEMMA, 16, status="oom", reason="out of memory in phase train: CUDA", seed=4), M6000),
+    ]
+    files = build_report(write_results(tmp_path / "f", runs))
+    assert "this folder says what fits, not what to choose" in files.answer
+    assert "On the T4 in fp16, 1 of 1 configurations fit." in files.answer
+    assert "On the Quadro M6000 in fp16, 0 of 1 configurations fit; not gemma-2-2b-it r16." in files.answer
+    html = files.html.read_text(encoding="utf-8")
+    assert "Emulated runs: memory capped at the GPU" in html
+    assert 'id="published"' not in html or "(as T4)" not in html.split('id="published"')[1].split("</section>")[0]
