@@ -5,8 +5,9 @@ Percentile intervals of resampled means, seeded, so a report is reproducible fro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -52,26 +53,27 @@ def rng(seed: int = SEED) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def resample_means(values: Sequence[float], resamples: int, gen: np.random.Generator) -> np.ndarray:
-    """Means of `resamples` resamples (with replacement, same size) of `values`."""
+def _resample(
+    values: Sequence[float], resamples: int, gen: np.random.Generator, stat: Callable[..., Any]
+) -> np.ndarray:
+    """`stat` over each of `resamples` resamples (with replacement, same size) of `values`."""
     arr = np.asarray(values, dtype=float)
     if arr.size == 0:
         return np.full(resamples, np.nan)
     if arr.size == 1:
         return np.full(resamples, float(arr[0]))
     idx = gen.integers(0, arr.size, size=(resamples, arr.size))
-    return arr[idx].mean(axis=1)
+    return stat(arr[idx], axis=1)
+
+
+def resample_means(values: Sequence[float], resamples: int, gen: np.random.Generator) -> np.ndarray:
+    """Means of `resamples` resamples (with replacement, same size) of `values`."""
+    return _resample(values, resamples, gen, np.mean)
 
 
 def resample_medians(values: Sequence[float], resamples: int, gen: np.random.Generator) -> np.ndarray:
     """Medians of `resamples` resamples (with replacement, same size) of `values`."""
-    arr = np.asarray(values, dtype=float)
-    if arr.size == 0:
-        return np.full(resamples, np.nan)
-    if arr.size == 1:
-        return np.full(resamples, float(arr[0]))
-    idx = gen.integers(0, arr.size, size=(resamples, arr.size))
-    return np.median(arr[idx], axis=1)
+    return _resample(values, resamples, gen, np.median)
 
 
 def estimate(point: float | None, samples: np.ndarray | None, n: int, level: float = LEVEL) -> Est:
