@@ -97,6 +97,10 @@ class Answer(Model):
     stage: Literal["base", "tuned"]
     prompt: str
     reference: str | None  # None for rows without a reference (graded by hand)
+    # "eval": a held-out row with a reference, scored automatically (quality, bits per character);
+    # "grade": a grade row (the data's `valid` split), answered for grading by hand: never scored against a
+    # reference, even where the file gives one. Files written before the field read as "eval".
+    role: Literal["eval", "grade"] = "eval"
     key_phrase: str | None = None  # for contains-match (KorQuAD answer span); None: the whole reference
     answer: str
     new_tokens: int
