@@ -4,12 +4,20 @@ name what the user typed and what ran."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from harness import data as data_mod
@@ -17,6 +25,7 @@ from harness import run as run_mod
 from harness import weights
 from harness.quality.grades import export_sheet
 from harness.result import RunResult
+from harness.sweep import forkserver
 from tests.tiny import tiny_request
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,3 +124,97 @@ def test_scoring_keeps_grade_answers_out_of_the_reference_metrics() -> None:
     assert per[0]["bits_per_char"] == 1.5 and per[0]["chrf"] is not None
     assert per[1]["chrf"] is None and "bits_per_char" not in per[1] and per[1]["hangul_ratio"] == 1.0
     assert quality["tuned"]["chrf"]["n"] == 1 and quality["tuned"]["hangul_ratio"]["n"] == 1
+
+
+# ---------------------------------------------------------------- 6. the fork server ends with its sweep
+
+SWEEP_PARENT = """
+import os, subprocess, sys, time
+from pathlib import Path
+from harness.sweep.forkserver import ForkServer
+server = ForkServer(Path(sys.argv[1]), dict(os.environ), preload=())
+server.start()
+holder = 0
+if sys.argv[2] == "hold":  # a process that keeps the server's stdin open: only the parent-death signal is left
+    fd = server.proc.stdin.fileno()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], pass_fds=[fd]).pid
+print(server.proc.pid, holder, flush=True)
+time.sleep(600)
+"""
+
+
+def _gone(pid: int, within_s: float) -> bool:
+    import psutil
+
+    end = time.monotonic() + within_s
+    while time.monotonic() < end:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("pdeathsig", [True, False], ids=["parent-death-signal", "stdin-closed"])
+def test_the_fork_server_ends_when_its_sweep_is_killed(tmp_path: Path, pdeathsig: bool) -> None:
+    """kill -9 of the sweep's parent: its fork server ends within seconds and takes its folder with it, by the
+    kernel's parent-death signal (Linux; its stdin held open by another process) or, where there is none, by
+    the end of file of its stdin."""
+    if not pdeathsig:  # the portable way alone: the server's prctl asks for nothing
+        (tmp_path / "sitecustomize.py").write_text(
+            "import harness.sweep.forkserver as f\nf.PR_SET_PDEATHSIG = -1\n", encoding="utf-8"
+        )
+    folder = tmp_path / "harness-fork-test"
+    folder.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])}
+    how = "hold" if pdeathsig else "-"
+    parent = subprocess.Popen([sys.executable, "-c", SWEEP_PARENT, str(folder), how], stdout=subprocess.PIPE, env=env)
+    holder = 0
+    try:
+        server_pid, holder = map(int, parent.stdout.readline().split())  # type: ignore[union-attr]
+        assert not _gone(server_pid, 0.5) and (folder / "forkserver.sock").exists()
+        parent.kill()  # kill -9
+        parent.wait()
+        assert _gone(server_pid, 5.0), "the fork server outlived its sweep"
+        end = time.monotonic() + 5.0
+        while folder.exists() and time.monotonic() < end:
+            time.sleep(0.05)
+        assert not folder.exists()
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        if holder:
+            os.kill(holder, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, NameError):
+            os.killpg(server_pid, signal.SIGKILL)  # only if the test failed: the server this test started
+
+
+def test_a_sweep_removes_what_a_killed_sweep_left(tmp_path: Path) -> None:
+    """A server left by a sweep killed before servers ended with it (its parent gone), its folder, and an empty
+    folder of a sweep killed mid-start are removed; a live sweep's folder is left alone."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = tmp_path / "harness-fork-orphan"
+    server = forkserver.ForkServer(orphan, dict(os.environ, PYTHONPATH=str(REPO)), preload=())
+    server.start()
+    assert server.proc is not None
+    info = orphan / forkserver.INFO_NAME
+    info.write_text(json.dumps({"server": server.proc.pid, "parent": dead.pid, "parent_started": 0.0}))
+    empty = tmp_path / "harness-fork-empty"
+    empty.mkdir()
+    os.utime(empty, (time.time() - 3600, time.time() - 3600))
+    live = tmp_path / "harness-fork-live"
+    live.mkdir()
+    me = psutil.Process()
+    (live / forkserver.INFO_NAME).write_text(
+        json.dumps({"server": 1, "parent": me.pid, "parent_started": me.create_time()})
+    )
+    try:
+        notes = forkserver.clean_stale(tmp_path)
+        assert _gone(server.proc.pid, 5.0)
+        assert not orphan.exists() and not empty.exists() and live.exists()
+        assert len(notes) == 2 and any(f"pid {server.proc.pid}" in n for n in notes)
+    finally:
+        server.stop()

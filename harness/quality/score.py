@@ -201,7 +201,7 @@ def _field(obj: Any, name: str, default: Any = None) -> Any:
 
 
 def _role(answer: Any) -> str:
-    """ "eval" (scored) or "grade" (answered for grading by hand); answers written before roles are scored."""
+    """The answer's role: "eval" (scored) or "grade" (graded by hand); answers written before roles are scored."""
     return str(_field(answer, "role") or "eval")
 
 

@@ -29,7 +29,7 @@ from harness.result import RunResult
 from harness.sweep import warmth
 from harness.sweep.caches import shared_cache_env
 from harness.sweep.child import ChildProcess, child_command, child_env, now_iso
-from harness.sweep.forkserver import ForkServer
+from harness.sweep.forkserver import FOLDER_PREFIX, ForkServer, clean_stale
 from harness.sweep.keys import data_sha256, figure_packages, result_stem, run_key
 from harness.sweep.layout import MANIFEST_VERSION, SweepDir, sweep_dir_for
 from harness.sweep.outcome import (
@@ -246,7 +246,11 @@ class LocalExecutor:
 @contextlib.contextmanager
 def _forkserver(reporter: Reporter, warnings: list[str]) -> Iterator[ForkServer | None]:
     """The sweep's fork server, stopped at the end; None (fresh interpreters) when it cannot start."""
-    folder = Path(tempfile.mkdtemp(prefix="harness-fork-"))  # short: a Unix socket path has ~100 characters
+    for note in clean_stale(Path(tempfile.gettempdir())):  # what killed sweeps left
+        warnings.append(note)
+        reporter.message(f"warning: {note}")
+    # short: a Unix socket path has ~100 characters
+    folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
     server = ForkServer(folder, child_env(None))
     try:
         try:
