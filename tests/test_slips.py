@@ -10,6 +10,7 @@ import io
 import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,9 +21,9 @@ from typing import Any
 import psutil
 import pytest
 
+from harness import cli, weights
 from harness import data as data_mod
 from harness import run as run_mod
-from harness import weights
 from harness.quality.grades import export_sheet
 from harness.result import RunResult
 from harness.sweep import forkserver
@@ -218,3 +219,37 @@ def test_a_sweep_removes_what_a_killed_sweep_left(tmp_path: Path) -> None:
         assert len(notes) == 2 and any(f"pid {server.proc.pid}" in n for n in notes)
     finally:
         server.stop()
+
+
+# ---------------------------------------------------------------- 2. a model folder without its tokenizer
+
+
+def _no_tokenizer(tiny_dir: Path, dest: Path) -> Path:
+    dest.mkdir()
+    for name in ("config.json", "model.safetensors", "generation_config.json"):
+        shutil.copyfile(tiny_dir / name, dest / name)
+    return dest
+
+
+def test_preflight_refuses_a_model_folder_without_tokenizer_files(
+    tmp_path: Path, tiny_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _no_tokenizer(tiny_dir, tmp_path / "no-tok")
+    results = tmp_path / "results"
+    code = cli.main(["bench", "--model", str(folder), "--results-root", str(results), "--max-steps", "1"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert err.startswith(f"error: model '{folder}': {folder} has no tokenizer files") and "\n" not in err
+    assert "tokenizer.json" in err  # what is missing, as transformers' tokenizer class for llama reads it
+    assert not results.exists()  # before any child, before any results folder
+
+
+def test_preflight_refuses_a_weights_path_without_tokenizer_files(
+    tmp_path: Path, tiny_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _no_tokenizer(tiny_dir, tmp_path / "no-tok")
+    results = tmp_path / "results"
+    code = cli.main(["bench", "--model", "llama1B", "--weights-path", str(folder), "--results-root", str(results)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith(f"error: --weights-path {folder}: no tokenizer files") and "\n" not in err
+    assert "tokenizer.json" in err and not results.exists()
