@@ -90,6 +90,13 @@ def _gpus(text: str | None) -> list[int] | None:
         raise UserError(f"--gpus '{text}': give GPU indices separated by commas, e.g. --gpus 0,1") from None
     if not ids or any(i < 0 for i in ids) or len(set(ids)) != len(ids):
         raise UserError(f"--gpus '{text}': give distinct GPU indices >= 0, e.g. --gpus 0,1")
+    from harness import nvml  # torch-free
+
+    n = nvml.gpu_count()
+    if not n:
+        raise UserError(f"--gpus {text}: {nvml.no_gpu_reason(n)}; leave --gpus out to run on the CPU")
+    if max(ids) >= n:
+        raise UserError(f"--gpus {text}: this machine has {n} GPU(s) (indices 0..{n - 1})")
     return ids
 
 
@@ -243,13 +250,14 @@ def _sweep(spec: SweepSpec, source: str, args: argparse.Namespace, *, add: bool 
     from harness.report import build_report
     from harness.sweep import run_sweep
 
+    gpus = _gpus(getattr(args, "gpus", None))  # before the preflight fetches anything
     requests = _preflight(spec, source, args)
     results_dir = Path(args.results_root) / spec.name
     outcome = run_sweep(
         spec,
         requests,
         results_dir,
-        gpus=_gpus(getattr(args, "gpus", None)),
+        gpus=gpus,
         executor=getattr(args, "executor", "local"),
         ray_address=getattr(args, "ray_address", None),
         retry_failed=getattr(args, "retry_failed", False),

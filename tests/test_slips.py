@@ -24,6 +24,7 @@ import pytest
 from harness import cli, weights
 from harness import data as data_mod
 from harness import run as run_mod
+from harness.errors import UserError
 from harness.quality.grades import export_sheet
 from harness.result import RunResult
 from harness.sweep import forkserver
@@ -253,3 +254,24 @@ def test_preflight_refuses_a_weights_path_without_tokenizer_files(
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith(f"error: --weights-path {folder}: no tokenizer files") and "\n" not in err
     assert "tokenizer.json" in err and not results.exists()
+
+
+# ---------------------------------------------------------------- 3. --gpus on a machine without one
+
+
+@pytest.mark.parametrize("count", [None, 0], ids=["no-nvml", "nvml-no-gpu"])
+def test_gpus_on_a_machine_without_a_gpu_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], count: int | None
+) -> None:
+    from harness import nvml
+
+    monkeypatch.setattr(nvml, "gpu_count", lambda: count)  # as on this CPU machine, whatever the test runs on
+    results = tmp_path / "results"
+    code = cli.main(["bench", "--gpus", "0", "--results-root", str(results)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: --gpus 0: ") and "\n" not in err, err
+    assert "GPU" in err and "leave --gpus out" in err and not results.exists()
+    from harness.sweep.runner import _validate_gpus
+
+    with pytest.raises(UserError, match=r"gpus \[0\]: .*leave gpus out"):  # run_sweep's own check
+        _validate_gpus([0])

@@ -301,7 +301,9 @@ def _validate_gpus(gpus: list[int] | None) -> list[int] | None:
     if any((not isinstance(g, int)) or g < 0 for g in gpus) or len(set(gpus)) != len(gpus):
         raise UserError(f"gpus must be distinct GPU indices >= 0, got {gpus}")
     n = gpu_mod.gpu_count()
-    if n is not None and max(gpus) >= n:
+    if not n:  # None: NVML cannot be read (no driver, no NVIDIA GPU); the runs would fall back to the CPU
+        raise UserError(f"gpus {gpus}: {gpu_mod.no_gpu_reason(n)}; leave gpus out to run on the CPU")
+    if max(gpus) >= n:
         raise UserError(f"gpus {gpus}: this machine has {n} GPU(s) (indices 0..{n - 1})")
     return list(gpus)
 
