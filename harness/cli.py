@@ -320,11 +320,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def _list_names(args: argparse.Namespace) -> list[str]:
     """Every entry of --candidates FILE, as the axis (names, hub ids and folders alike)."""
-    from harness.config import read_yaml
+    from harness.model_spec import candidate_items
 
-    raw = read_yaml(Path(args.candidates).expanduser())
-    items = raw.get("candidates") if isinstance(raw, dict) else raw
-    names = [x.get("name") if isinstance(x, dict) else x for x in (items or [])]
+    path = Path(args.candidates).expanduser()
+    if not path.is_file():
+        raise UserError(
+            f"--candidates {args.candidates}: file not found (relative paths start at the current directory)"
+        )
+    items = candidate_items(path)  # a file that parses to nothing is named, with what it holds
+    names = [x.get("name") if isinstance(x, dict) else x for x in items]
     return [str(n) for n in names if n]
 
 

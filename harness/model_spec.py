@@ -232,6 +232,27 @@ def resolve_model(ref: str, candidates: CandidateFile, weights_mode: str, trust_
     return Resolved(cand, ad_hoc=True, note=f"{note}; files: {got.access}", access=got.access)
 
 
+LIST_FORM = "a 'candidates:' list, or a plain list, of full entries, hub ids (org/name) or model folders"
+
+
+def candidate_items(path: Path) -> list[Any]:
+    """The entries of a --candidates file; a file that holds none is one line naming it and what it holds."""
+    raw = read_yaml(path)
+    if raw is None:
+        raise UserError(f"--candidates {path}: the file is empty (no YAML in it); write {LIST_FORM}")
+    items = raw.get("candidates") if isinstance(raw, dict) else raw
+    if isinstance(raw, dict) and "candidates" not in raw:
+        keys = ", ".join(map(str, raw)) or "none"
+        raise UserError(f"--candidates {path}: a mapping without 'candidates' (keys: {keys}); write {LIST_FORM}")
+    if not isinstance(items, list):
+        what = "nothing" if items is None else f"a single {type(items).__name__} ({str(items)[:40]!r})"
+        where = "its 'candidates' is" if isinstance(raw, dict) else "it holds"
+        raise UserError(f"--candidates {path}: {where} {what}, not a list; write {LIST_FORM}")
+    if not items:
+        raise UserError(f"--candidates {path}: the list is empty; write {LIST_FORM}")
+    return items
+
+
 def load_candidate_list(
     path: Path, weights_mode: str, trust_remote_code: bool = False
 ) -> tuple[CandidateFile, list[Resolved], list[str]]:
@@ -239,10 +260,7 @@ def load_candidate_list(
 
     Returns (candidates, the entries built from model files, problems): one problem line per entry
     that cannot be resolved."""
-    raw = read_yaml(path)
-    items = raw.get("candidates") if isinstance(raw, dict) else raw
-    if not isinstance(items, list) or not items:
-        raise UserError(f"{path}: expected a 'candidates' list (full entries, hub ids or model folders)")
+    items = candidate_items(path)
     full = [x for x in items if isinstance(x, dict)]
     try:
         cf = CandidateFile.model_validate({"candidates": full})

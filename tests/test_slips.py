@@ -275,3 +275,31 @@ def test_gpus_on_a_machine_without_a_gpu_is_refused(
 
     with pytest.raises(UserError, match=r"gpus \[0\]: .*leave gpus out"):  # run_sweep's own check
         _validate_gpus([0])
+
+
+# ---------------------------------------------------------------- 5. a --candidates file that holds nothing
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("", "the file is empty"),
+        ("# only a comment\n", "the file is empty"),
+        ("5\n", "it holds a single int ('5'), not a list"),
+        ("gemma-2-2b-it\n", "it holds a single str ('gemma-2-2b-it'), not a list"),
+        ("models: [a]\n", "a mapping without 'candidates' (keys: models)"),
+        ("candidates:\n", "its 'candidates' is nothing, not a list"),
+        ("[]\n", "the list is empty"),
+    ],
+)
+def test_a_candidates_file_that_parses_to_nothing_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, says: str
+) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text(text, encoding="utf-8")
+    results = tmp_path / "results"
+    code = cli.main(["bench", "--candidates", str(path), "--results-root", str(results)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err, err
+    assert err.startswith(f"error: --candidates {path}: {says}") and "axes.candidates" not in err
+    assert not results.exists()
