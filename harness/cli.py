@@ -251,6 +251,9 @@ def _sweep(spec: SweepSpec, source: str, args: argparse.Namespace, *, add: bool 
     from harness.sweep import run_sweep
 
     gpus = _gpus(getattr(args, "gpus", None))  # before the preflight fetches anything
+    timeout = getattr(args, "timeout", None)
+    if timeout is not None and timeout <= 0:
+        raise UserError(f"--timeout {timeout}: give the seconds a run may take, more than 0 (e.g. --timeout 900)")
     requests = _preflight(spec, source, args)
     results_dir = Path(args.results_root) / spec.name
     outcome = run_sweep(

@@ -303,3 +303,55 @@ def test_a_candidates_file_that_parses_to_nothing_is_named(
     assert code == 2 and "\n" not in err, err
     assert err.startswith(f"error: --candidates {path}: {says}") and "axes.candidates" not in err
     assert not results.exists()
+
+
+# ---------------------------------------------------------------- 7. refused input writes nothing
+
+
+class _NoCluster:
+    """ray as it answers with no cluster running."""
+
+    @staticmethod
+    def is_initialized() -> bool:
+        return False
+
+    @staticmethod
+    def init(**kwargs: Any) -> None:
+        raise ConnectionError("Could not find any running Ray instance.")
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--timeout", "0"], "error: --timeout 0: "),
+        (["--timeout", "-1"], "error: --timeout -1: "),
+        (["--executor", "ray"], "error: cannot reach a Ray cluster at 'auto'"),
+    ],
+)
+def test_refused_input_leaves_no_results_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+) -> None:
+    from harness.sweep import ray_executor
+
+    monkeypatch.setattr(ray_executor, "import_ray", lambda: _NoCluster)
+    results = tmp_path / "results"
+    code = cli.main(["bench", *argv, "--results-root", str(results)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith(says) and "\n" not in err, err
+    assert not results.exists()  # no logs/, runs/, scratch/, nor the lock file
+
+
+def test_run_sweep_checks_its_timeout_and_executor_before_it_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.config import make_spec
+    from harness.sweep import ray_executor, run_sweep
+
+    monkeypatch.setattr(ray_executor, "import_ray", lambda: _NoCluster)
+    req = tiny_request("llama")
+    spec = make_spec({"name": "refused", "axes": {"candidates": [req.candidate.name]}}, "test")
+    with pytest.raises(UserError, match="timeout must be > 0"):
+        run_sweep(spec, [req], tmp_path / "results", timeout_s=0, progress="quiet")
+    with pytest.raises(UserError, match="cannot reach a Ray cluster"):
+        run_sweep(spec, [req], tmp_path / "results", executor="ray", progress="quiet")
+    assert not (tmp_path / "results").exists()

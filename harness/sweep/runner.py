@@ -404,18 +404,25 @@ def run_sweep(
             raise UserError("gpus and executor 'ray' do not mix: Ray places runs on the cluster's GPUs")
     else:
         gpus = _validate_gpus(gpus)
-    layout = SweepDir(sweep_dir_for(results_dir, spec.name))
-    layout.ensure()
     run_timeout = int(timeout_s if timeout_s is not None else spec.timeout_s)
     if run_timeout <= 0:
         raise UserError(f"timeout must be > 0 seconds, got {run_timeout}")
+    # everything that can refuse the sweep comes before its folder's first write: Ray connects here
+    early = contextlib.ExitStack()
+    if ray_session is not None:
+        early.enter_context(ray_session)  # no cluster: one line, and no results folder
+    layout = SweepDir(sweep_dir_for(results_dir, spec.name))
+    try:
+        layout.ensure()
+    except BaseException:
+        early.close()
+        raise
 
-    with layout.lock(), _sigterm_as_interrupt(), contextlib.ExitStack() as stack:
+    with early, layout.lock(), _sigterm_as_interrupt(), contextlib.ExitStack() as stack:
         warnings: list[str] = []
         interrupted = False
         try:
             if ray_session is not None:
-                stack.enter_context(ray_session)
                 key_gpu = ray_session.gpu_name()
                 where = f"ray {ray_session.address_text}"
                 workers = max(1, ray_session.slots())
