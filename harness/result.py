@@ -143,6 +143,10 @@ class Weights(Model):
     tokenizer_kind: Literal["real", "stand-in"] | None = None
     train_tokens_mean: float | None = None  # tokens per training row (prompt + completion), this tokenizer
     train_tokens_max: int | None = None
+    # training rows longer than the request's train.max_length, which the trainer cut to it, and the most tokens
+    # cut from one row (0, 0: none cut; None: not measured, a run from before this was recorded)
+    train_rows_truncated: int | None = None
+    train_tokens_cut_max: int | None = None
 
 
 class Environment(Model):

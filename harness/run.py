@@ -15,6 +15,7 @@ import datetime as dt
 import gc
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -186,8 +187,13 @@ class RunChild:
             for e in splits.train
         ]
         # sequence lengths belong to the tokenizer: with the stand-in they are not the model's (recorded)
-        self.result.weights.train_tokens_mean, self.result.weights.train_tokens_max = weights.token_stats(
-            tok, train_rows
+        lengths = weights.token_lengths(tok, train_rows)
+        if lengths:
+            self.result.weights.train_tokens_mean = statistics.fmean(lengths)
+            self.result.weights.train_tokens_max = max(lengths)
+        # rows the trainer will cut to max_length: said on screen and in the report, not only in these figures
+        self.result.weights.train_rows_truncated, self.result.weights.train_tokens_cut_max = weights.truncation(
+            lengths, req.train.max_length
         )
         eval_items = [(e.id, data_mod.render_prompt(template, e)) for e in splits.eval]
         grade_items = [(e.id, data_mod.render_prompt(template, e)) for e in splits.grade]

@@ -355,3 +355,66 @@ def test_run_sweep_checks_its_timeout_and_executor_before_it_writes(
     with pytest.raises(UserError, match="cannot reach a Ray cluster"):
         run_sweep(spec, [req], tmp_path / "results", executor="ray", progress="quiet")
     assert not (tmp_path / "results").exists()
+
+
+# ---------------------------------------------------------------- 4. training rows cut to max_length
+
+
+def _table_text(results: list[RunResult]) -> str:
+    from rich.console import Console
+
+    from harness.summary import footnotes, run_table
+
+    console = Console(record=True, width=400, file=io.StringIO())
+    console.print(run_table(results, {r.key for r in results}, "sweep"))
+    for note in footnotes(results):
+        console.print(note, markup=False, highlight=False)
+    return console.export_text()
+
+
+@pytest.mark.parametrize(("max_length", "cut"), [(30, True), (256, False)])
+def test_training_rows_cut_to_max_length_are_counted_and_shown(
+    tmp_path: Path, shape_cache: Path, monkeypatch: pytest.MonkeyPatch, max_length: int, cut: bool
+) -> None:
+    from transformers import AutoTokenizer
+
+    monkeypatch.chdir(tmp_path)
+    req = tiny_request("llama", train={"max_length": max_length, "max_steps": 1, "burn_in_steps": 0})
+    out = tmp_path / "run.json"
+    run_mod.RunChild(req, "k" * 64, out).execute()
+    res = RunResult.read(out)
+    assert res.status == "ok", res.reason
+    # counted here from the rows as the run rendered them, with the run's tokenizer
+    tok = AutoTokenizer.from_pretrained(res.weights.path)
+    splits = data_mod.select_rows(data_mod.load_examples(data_mod.resolve_data_path(req.data.path)), 8, 3, 1)
+    template = req.candidate.prompt_template
+    lengths = [
+        len(tok(data_mod.render_prompt(template, e) + data_mod.render_completion(e, tok.eos_token))["input_ids"])
+        for e in splits.train
+    ]
+    over = [n - max_length for n in lengths if n > max_length]
+    assert bool(over) == cut
+    assert res.weights.train_rows_truncated == len(over) and res.weights.train_tokens_cut_max == max(over, default=0)
+
+    text = _table_text([res])  # the end-of-sweep table: a column and a note only when rows were cut
+    assert ("rows cut to max_length" in text) == cut
+    if cut:
+        assert f"{len(over)}/8, ≤{max(over):,} cut" in text and f"longer than max_length ({max_length}" in text
+
+
+def test_the_report_says_which_runs_trained_on_cut_rows(tmp_path: Path) -> None:
+    from harness.report import build_report
+    from tests.report_fixtures import real_runs, write_results
+
+    runs = real_runs((16,))
+    assert runs[0].weights is not None
+    runs[0].weights.train_rows_truncated, runs[0].weights.train_tokens_cut_max = 20, 4162
+    md = build_report(write_results(tmp_path / "cut", runs)).markdown.read_text(encoding="utf-8")
+    md = md.replace("\\_", "_")  # Markdown escapes
+    assert "Training rows cut to max_length" in md
+    note = md.split("Training rows cut to max_length")[1].split("\n")[0]
+    name = runs[0].request.candidate.name
+    assert f"({name} r16 hf none: 20 of 20 rows longer than max_length 256, up to 4,162 tokens cut from one)" in note
+    assert not any(r.request.candidate.name in note for r in runs[1:])
+    clean = build_report(write_results(tmp_path / "clean", real_runs((16,)))).markdown.read_text(encoding="utf-8")
+    assert "Training rows cut to max" not in clean
