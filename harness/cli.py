@@ -28,6 +28,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from harness import flags
 from harness.backends import NAMES as BACKEND_NAMES
 from harness.backends import QUANTS
 from harness.config import (
@@ -36,6 +37,7 @@ from harness.config import (
     CandidateFile,
     DataSettings,
     SweepSpec,
+    base_problems,
     deep_merge,
     expand_sweep,
     load_candidates,
@@ -43,7 +45,7 @@ from harness.config import (
     make_spec,
     parse_job,
 )
-from harness.errors import EXIT_USER_ERROR, UserError
+from harness.errors import EXIT_USER_ERROR, UserError, UserErrors
 from harness.memory import cli as memory_cli
 
 DEFAULT_SPEC = REPO_ROOT / "benchmarks" / "cpu-default.yaml"
@@ -151,11 +153,22 @@ def _apply(spec: SweepSpec, args: argparse.Namespace, source: str, **fields: Any
     raw["base"] = deep_merge(raw.get("base", {}), _overrides(args))
     if getattr(args, "weights", None):
         raw["weights"] = args.weights
-    if getattr(args, "repeats", None):
+    if getattr(args, "repeats", None) is not None:  # 0 too: refused by the spec's check, not ignored
         raw["axes"]["repeats"] = args.repeats
     if getattr(args, "job", None):
         raw["job"] = parse_job(args.job).model_dump(exclude_unset=True)
-    return make_spec(raw, source)
+    typed = flags.typed(args)
+    changed = flags.changed_settings(typed)
+    if changed:  # the spec's description states the spec's own settings (the report states those that ran)
+        raw["description"] = f"{raw['name']} with {', '.join(changed)} given on the command line"
+    problems = base_problems(raw["base"], source, typed)  # with the axes' problems: one line each
+    try:
+        spec = make_spec(raw, source, typed=typed)
+    except UserErrors as e:
+        raise UserErrors(list(dict.fromkeys(e.lines + problems))) from None
+    if problems:
+        raise UserErrors(problems)
+    return spec
 
 
 def _candidate_file(args: argparse.Namespace, weights_mode: str) -> tuple[CandidateFile, list[str], list[str]]:
@@ -203,7 +216,7 @@ def _preflight(spec: SweepSpec, source: str, args: argparse.Namespace | None = N
     requests = []
     if found.names:
         spec = spec.model_copy(update={"axes": spec.axes.model_copy(update={"candidates": found.names})})
-        requests = expand_sweep(spec, found.candidates, source)
+        requests = expand_sweep(spec, found.candidates, source, typed=flags.typed(args))
     for r in requests:
         if r.candidate.trust_remote_code and not r.trust_remote_code:
             raise UserError(
@@ -346,7 +359,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return cmd_sweep(argparse.Namespace(**{**vars(args), "spec": args.spec}))
     if not args.model and not getattr(args, "candidates", None):
         axes = {k: v for k, v in (("ranks", args.ranks), ("backends", args.backends), ("quants", args.quants)) if v}
-        spec = _apply(load_sweep_spec(DEFAULT_SPEC), args, "command line", axes=axes)
+        default = load_sweep_spec(DEFAULT_SPEC)
+        # another data file: its own results folder, next to (not over) the default run's
+        named = {"name": f"{default.name}-{flags.data_name(args.data)}"} if args.data else {}
+        spec = _apply(default, args, "command line", axes=axes, **named)
         return _sweep(spec, str(DEFAULT_SPEC), args)
     # one model (or the team's list) with the study's settings, on the project's sample data unless --data
     study = load_sweep_spec(STUDY_SPEC)

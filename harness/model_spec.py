@@ -31,7 +31,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.config import Candidate, CandidateFile, read_yaml, validation_message
+from harness.config import Candidate, CandidateFile, read_yaml, validation_error
 from harness.errors import UserError
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -184,7 +184,7 @@ def candidate_from_folder(
     try:
         cand = Candidate.model_validate(fields)
     except ValidationError as e:
-        raise UserError(validation_message(label, e)) from None
+        raise validation_error(label, e) from None
     prompt = "its chat template" if template else "the team's template (no chat template)"
     note = (
         f"{label}: {config['model_type']}, {info['params'] / 1e6:,.1f} M params, LoRA on all linear layers "
@@ -265,7 +265,7 @@ def load_candidate_list(
     try:
         cf = CandidateFile.model_validate({"candidates": full})
     except ValidationError as e:
-        raise UserError(validation_message(path, e)) from None
+        raise validation_error(path, e) from None
     built: list[Resolved] = []
     problems: list[str] = []
     for i, item in enumerate(items):

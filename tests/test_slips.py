@@ -10,6 +10,7 @@ import io
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -418,3 +419,89 @@ def test_the_report_says_which_runs_trained_on_cut_rows(tmp_path: Path) -> None:
     assert not any(r.request.candidate.name in note for r in runs[1:])
     clean = build_report(write_results(tmp_path / "clean", real_runs((16,)))).markdown.read_text(encoding="utf-8")
     assert "Training rows cut to max" not in clean
+
+
+# ---------------------------------------------------------------- 8. what the user typed, what ran
+
+
+@pytest.mark.parametrize(
+    ("argv", "lines"),
+    [
+        (["--ranks", "100000"], ["--ranks 100000: lora.rank 100000 is larger than smollm2-135m's hidden size 576"]),
+        (["--max-steps", "-1"], ["--max-steps -1: Input should be greater than 0"]),
+        (["--repeats", "0"], ["--repeats 0: Input should be greater than 0"]),  # was ignored: the default ran
+        (
+            ["--ranks", "0", "--max-steps", "-1", "--prompts", "-2", "--gen-batch", "0"],
+            [
+                "--ranks 0: ranks must be > 0, got [0]",
+                "--prompts -2: Input should be greater than or equal to 0",
+                "--max-steps -1: Input should be greater than 0",
+                "--gen-batch 0: Input should be greater than 0",
+            ],
+        ),
+    ],
+)
+def test_errors_name_the_flags_as_typed_one_line_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], lines: list[str]
+) -> None:
+    results = tmp_path / "results"
+    code = cli.main(["bench", *argv, "--results-root", str(results)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [f"error: {line}" for line in lines]
+    assert not results.exists()
+
+
+def test_a_spec_files_problems_name_the_file_one_line_each(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "mine.yaml"
+    spec.write_text(
+        "name: mine\naxes: {candidates: [smollm2-135m], ranks: [16]}\n"
+        "base: {train: {max_steps: -1, batch_size: 0}, generation: {max_new_tokens: 0}}\n",
+        encoding="utf-8",
+    )
+    code = cli.main(["sweep", str(spec), "--results-root", str(tmp_path / "results")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 3 and not any("more)" in line for line in err), err
+    assert all(line.startswith(f"error: {spec}: field '") for line in err)
+    assert {line.split("field ")[1].split(":")[0] for line in err} == {
+        "'train.max_steps'", "'train.batch_size'", "'generation.max_new_tokens'"
+    }  # fmt: skip
+
+
+def test_bench_with_other_data_and_no_model_writes_a_folder_named_after_the_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def fake_sweep(spec: Any, source: str, args: Any) -> int:
+        seen["spec"] = spec
+        return 0
+
+    monkeypatch.setattr(cli, "_sweep", fake_sweep)
+    mine = tmp_path / "mine.csv"
+    shutil.copyfile(REPO / "data" / "sample_qa.csv", mine)
+    assert cli.main(["bench", "--data", str(mine)]) == 0
+    assert seen["spec"].name == "cpu-default-mine"  # not cpu-default: the default run's report stays
+    assert cli.main(["bench"]) == 0 and seen["spec"].name == "cpu-default"
+    korean = tmp_path / "데이터.csv"
+    shutil.copyfile(mine, korean)
+    assert cli.main(["bench", "--data", str(korean)]) == 0
+    assert seen["spec"].name.startswith("cpu-default-data-")
+
+
+def test_the_report_header_states_the_settings_that_ran(tmp_path: Path) -> None:
+    """The command overrode the spec's 25 steps, 12 prompts and 48 new tokens with 2, 2 and 4: the header says 2,
+    2 and 4 (from the run files) and no longer repeats the spec's description."""
+    from harness.report import build_report
+    from tests.report_fixtures import real_runs, write_results
+
+    args = cli.build_parser().parse_args(["bench", "--max-steps", "2", "--prompts", "2", "--max-new-tokens", "4"])
+    spec = cli._apply(cli.load_sweep_spec(cli.DEFAULT_SPEC), args, "command line")
+    assert "25 steps" not in spec.description and "--max-steps 2" in spec.description
+    runs = real_runs((16,))
+    for r in runs:
+        r.request.train.max_steps, r.request.data.eval_rows, r.request.generation.max_new_tokens = 2, 2, 4
+    folder = write_results(tmp_path / "ran", runs, spec_extra={"description": spec.description})
+    md = build_report(folder).markdown.read_text(encoding="utf-8").replace("\\_", "_")
+    header = md.split("\n\n")[1].split(" Generated ")[0]
+    assert "Ran with 2 steps (batch 4), 20 training rows, 2 held-out prompts, 4 new tokens" in header
+    assert not re.search(r"\b(25|12|48)\b", header), header  # the spec's own steps, prompts, new tokens
