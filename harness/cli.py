@@ -29,6 +29,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from harness import flags
 from harness.backends import NAMES as BACKEND_NAMES
 from harness.backends import QUANTS
 from harness.config import (
@@ -37,6 +38,7 @@ from harness.config import (
     CandidateFile,
     DataSettings,
     SweepSpec,
+    base_problems,
     deep_merge,
     expand_sweep,
     load_candidates,
@@ -44,7 +46,7 @@ from harness.config import (
     make_spec,
     parse_job,
 )
-from harness.errors import EXIT_USER_ERROR, UserError
+from harness.errors import EXIT_USER_ERROR, UserError, UserErrors
 from harness.memory import cli as memory_cli
 from harness.overrides import apply_sets
 from harness.setting_axes import add_setting_axes, setting_axes_given, setting_flags
@@ -93,6 +95,13 @@ def _gpus(text: str | None) -> list[int] | None:
         raise UserError(f"--gpus '{text}': give GPU indices separated by commas, e.g. --gpus 0,1") from None
     if not ids or any(i < 0 for i in ids) or len(set(ids)) != len(ids):
         raise UserError(f"--gpus '{text}': give distinct GPU indices >= 0, e.g. --gpus 0,1")
+    from harness import nvml  # torch-free
+
+    n = nvml.gpu_count()
+    if not n:
+        raise UserError(f"--gpus {text}: {nvml.no_gpu_reason(n)}; leave --gpus out to run on the CPU")
+    if max(ids) >= n:
+        raise UserError(f"--gpus {text}: this machine has {n} GPU(s) (indices 0..{n - 1})")
     return ids
 
 
@@ -153,14 +162,25 @@ def _apply(spec: SweepSpec, args: argparse.Namespace, source: str, **fields: Any
     raw["base"] = deep_merge(raw.get("base", {}), _overrides(args))
     if getattr(args, "weights", None):
         raw["weights"] = args.weights
-    if getattr(args, "repeats", None):
+    if getattr(args, "repeats", None) is not None:  # 0 too: refused by the spec's check, not ignored
         raw["axes"]["repeats"] = args.repeats
     if getattr(args, "emulate", None):
         raw["axes"]["emulate"] = args.emulate
     if getattr(args, "job", None):
         raw["job"] = parse_job(args.job).model_dump(exclude_unset=True)
     raw = apply_sets(raw, getattr(args, "set", None))  # --set PATH=VALUE, last: it wins over the flags
-    return make_spec(raw, source)
+    typed = flags.typed(args)
+    changed = flags.changed_settings(typed)
+    if changed:  # the spec's description states the spec's own settings (the report states those that ran)
+        raw["description"] = f"{raw['name']} with {', '.join(changed)} given on the command line"
+    problems = base_problems(raw["base"], source, typed)  # with the axes' problems: one line each
+    try:
+        spec = make_spec(raw, source, typed=typed)
+    except UserErrors as e:
+        raise UserErrors(list(dict.fromkeys(e.lines + problems))) from None
+    if problems:
+        raise UserErrors(problems)
+    return spec
 
 
 def _candidate_file(args: argparse.Namespace, weights_mode: str) -> tuple[CandidateFile, list[str], list[str]]:
@@ -207,7 +227,7 @@ def _preflight(spec: SweepSpec, source: str, args: argparse.Namespace | None = N
     requests = []
     if found.names:
         spec = spec.model_copy(update={"axes": spec.axes.model_copy(update={"candidates": found.names})})
-        requests = expand_sweep(spec, found.candidates, source)
+        requests = expand_sweep(spec, found.candidates, source, typed=flags.typed(args))
     for r in requests:
         if r.candidate.trust_remote_code and not r.trust_remote_code:
             raise UserError(
@@ -265,13 +285,17 @@ def _sweep(spec: SweepSpec, source: str, args: argparse.Namespace, *, add: bool 
     from harness.report import build_report
     from harness.sweep import run_sweep
 
+    gpus = _gpus(getattr(args, "gpus", None))  # before the preflight fetches anything
+    timeout = getattr(args, "timeout", None)
+    if timeout is not None and timeout <= 0:
+        raise UserError(f"--timeout {timeout}: give the seconds a run may take, more than 0 (e.g. --timeout 900)")
     requests = _preflight(spec, source, args)
     results_dir = Path(args.results_root) / spec.name
     outcome = run_sweep(
         spec,
         requests,
         results_dir,
-        gpus=_gpus(getattr(args, "gpus", None)),
+        gpus=gpus,
         executor=getattr(args, "executor", "local"),
         ray_address=getattr(args, "ray_address", None),
         retry_failed=getattr(args, "retry_failed", False),
@@ -335,11 +359,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def _list_names(args: argparse.Namespace) -> list[str]:
     """Every entry of --candidates FILE, as the axis (names, hub ids and folders alike)."""
-    from harness.config import read_yaml
+    from harness.model_spec import candidate_items
 
-    raw = read_yaml(Path(args.candidates).expanduser())
-    items = raw.get("candidates") if isinstance(raw, dict) else raw
-    names = [x.get("name") if isinstance(x, dict) else x for x in (items or [])]
+    path = Path(args.candidates).expanduser()
+    if not path.is_file():
+        raise UserError(
+            f"--candidates {args.candidates}: file not found (relative paths start at the current directory)"
+        )
+    items = candidate_items(path)  # a file that parses to nothing is named, with what it holds
+    names = [x.get("name") if isinstance(x, dict) else x for x in items]
     return [str(n) for n in names if n]
 
 
@@ -353,7 +381,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.spec:
         return cmd_sweep(argparse.Namespace(**{**vars(args), "spec": args.spec}))
     if not args.model and not getattr(args, "candidates", None):
-        spec = _apply(load_sweep_spec(DEFAULT_SPEC), args, "command line", axes=_axes(args))
+        default = load_sweep_spec(DEFAULT_SPEC)
+        # another data file: its own results folder, next to (not over) the default run's
+        named = {"name": f"{default.name}-{flags.data_name(args.data)}"} if args.data else {}
+        spec = _apply(default, args, "command line", axes=_axes(args), **named)
         return _sweep(spec, str(DEFAULT_SPEC), args)
     # one model (or the team's list) with the study's settings, on the project's sample data unless --data
     study = load_sweep_spec(STUDY_SPEC)

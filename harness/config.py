@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -28,7 +28,7 @@ from pydantic import (
 
 from harness.backends import NAMES as BACKEND_NAMES
 from harness.backends import QUANTS
-from harness.errors import UserError
+from harness.errors import UserError, UserErrors
 from harness.project import project_root
 from harness.setting_axes import BY_FIELD, SETTING_AXES, setting_tags
 
@@ -400,7 +400,7 @@ def parse_job(text: str, source: str = "--job") -> JobSettings:
     try:
         return JobSettings.model_validate(fields)
     except ValidationError as e:
-        raise UserError(validation_message(source, e)) from None
+        raise validation_error(source, e) from None
 
 
 class SweepSpec(Strict):
@@ -456,15 +456,43 @@ def read_yaml(path: Path) -> Any:
         raise UserError(f"{path}:{where}: malformed YAML ({problem}); fix the file") from None
 
 
+def _typed_as(field: str, msg: str, typed: Mapping[str, str]) -> str | None:
+    """How the user typed the setting an error is about (a flag and its value), when it came from the command
+    line: the field's path or one above it (`job` for `job.rows`), or the field a model-level message names."""
+    for path, flag in typed.items():
+        if field == path or field.startswith(path + ".") or (not field and msg.startswith(path + " ")):
+            return flag
+    return None
+
+
+def validation_lines(
+    path: Path | str, err: ValidationError, root: str = "", skip: int = 0, typed: Mapping[str, str] | None = None
+) -> list[str]:
+    """Every pydantic error, one line each: 'file: field a.b.c: message', or '--flag VALUE: message' for a setting
+    the user typed on the command line (`typed`: field path -> the flag as typed). `skip` drops leading location
+    parts."""
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"][skip:])
+        field = f"{root}.{loc}" if root and loc else (root or loc)
+        msg = e["msg"].removeprefix("Value error, ")
+        flag = _typed_as(field, msg, typed or {})
+        where = f"field '{field}': " if field else ""
+        lines.append(f"{flag}: {msg}" if flag else f"{path}: {where}{msg}")
+    return list(dict.fromkeys(lines))
+
+
+def validation_error(
+    path: Path | str, err: ValidationError, root: str = "", skip: int = 0, typed: Mapping[str, str] | None = None
+) -> UserErrors:
+    """`validation_lines` as the error to raise (`raise validation_error(...) from None`)."""
+    return UserErrors(validation_lines(path, err, root, skip, typed))
+
+
 def validation_message(path: Path | str, err: ValidationError, root: str = "", skip: int = 0) -> str:
-    """First pydantic error as 'file: field a.b.c: message' (`skip` drops leading location parts)."""
-    first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"][skip:])
-    field = f"{root}.{loc}" if root and loc else (root or loc)
-    msg = first["msg"].removeprefix("Value error, ")
-    extra = f" ({len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
-    where = f"field '{field}': " if field else ""
-    return f"{path}: {where}{msg}{extra}"
+    """First pydantic error as 'file: field a.b.c: message' (`skip` drops leading location parts); where every
+    problem should be named, `validation_error` gives one line each."""
+    return validation_lines(path, err, root, skip)[0]
 
 
 def load_candidates(path: Path = CANDIDATES_FILE) -> CandidateFile:
@@ -474,24 +502,28 @@ def load_candidates(path: Path = CANDIDATES_FILE) -> CandidateFile:
     try:
         return CandidateFile.model_validate(raw)
     except ValidationError as e:
-        loc = e.errors()[0]["loc"]
-        if len(loc) >= 2 and loc[0] == "candidates" and isinstance(loc[1], int):
-            items = raw.get("candidates") or []
-            name = items[loc[1]].get("name", f"#{loc[1]}") if isinstance(items[loc[1]], dict) else f"#{loc[1]}"
-            raise UserError(
-                validation_message(path, e, root=f"candidate '{name}'", skip=2).replace(
-                    f"field 'candidate '{name}'.", f"candidate '{name}' field '", 1
-                )
-            ) from None
-        raise UserError(validation_message(path, e)) from None
+        items = raw.get("candidates") or []
+        lines = []
+        for err in e.errors():
+            loc, msg = err["loc"], err["msg"].removeprefix("Value error, ")
+            if len(loc) >= 2 and loc[0] == "candidates" and isinstance(loc[1], int) and loc[1] < len(items):
+                item = items[loc[1]]
+                name = item.get("name", f"#{loc[1]}") if isinstance(item, dict) else f"#{loc[1]}"
+                where, field = f"candidate '{name}'", ".".join(str(x) for x in loc[2:])
+                lines.append(f"{path}: {where}" + (f" field '{field}'" if field else "") + f": {msg}")
+            else:
+                field = ".".join(str(x) for x in loc)
+                lines.append(f"{path}: " + (f"field '{field}': " if field else "") + msg)
+        raise UserErrors(list(dict.fromkeys(lines))) from None
 
 
-def make_spec(fields: dict[str, Any], source: Path | str) -> SweepSpec:
-    """Validate a sweep spec from plain fields (a YAML file, or the command line); errors name the field."""
+def make_spec(fields: dict[str, Any], source: Path | str, typed: Mapping[str, str] | None = None) -> SweepSpec:
+    """Validate a sweep spec from plain fields (a YAML file, or the command line); errors name the field, or the
+    flag it was typed as (`typed`), one line each."""
     try:
         return SweepSpec.model_validate(fields)
     except ValidationError as e:
-        raise UserError(validation_message(source, e)) from None
+        raise validation_error(source, e, typed=typed) from None
 
 
 def load_sweep_spec(path: Path) -> SweepSpec:
@@ -508,12 +540,30 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def build_request(candidate: Candidate, fields: dict[str, Any], source: str = "request") -> RunRequest:
-    """Validate a request from plain fields; errors name the field."""
+def base_problems(base: Mapping[str, Any], source: Path | str, typed: Mapping[str, str] | None = None) -> list[str]:
+    """The run settings a spec's `base` gives, checked section by section without a candidate (a request checks
+    them all again): one line per problem, so that a spec whose axes are wrong is not the only thing said."""
+    sections = {"lora": LoraSettings, "data": DataSettings, "train": TrainSettings,
+                "generation": GenerationSettings, "unsloth": UnslothSettings}  # fmt: skip
+    lines: list[str] = []
+    for name, model in sections.items():
+        value = base.get(name)
+        if isinstance(value, dict):
+            try:
+                model.model_validate(value)
+            except ValidationError as e:
+                lines += validation_lines(source, e, root=name, typed=typed)
+    return lines
+
+
+def build_request(
+    candidate: Candidate, fields: dict[str, Any], source: str = "request", typed: Mapping[str, str] | None = None
+) -> RunRequest:
+    """Validate a request from plain fields; errors name the field, or the flag it was typed as, one line each."""
     try:
         return RunRequest.model_validate({**fields, "candidate": candidate.model_dump()})
     except ValidationError as e:
-        raise UserError(validation_message(source, e)) from None
+        raise validation_error(source, e, typed=typed) from None
 
 
 def _gpu_table(spec: SweepSpec) -> Callable[[str], dict[str, Any]]:
@@ -528,9 +578,11 @@ def expand_sweep(
     candidates: CandidateFile,
     source: str = "spec",
     emulated: Callable[[str], dict[str, Any]] | None = None,
+    typed: Mapping[str, str] | None = None,
 ) -> list[RunRequest]:
     """The cartesian product of the spec's axes, repeats included; `emulated` turns a name of `axes.emulate`
-    into an EmulatedGpu's fields (default: the fits GPU table of the spec's price file).
+    into an EmulatedGpu's fields (default: the fits GPU table of the spec's price file); `typed`: see
+    `build_request`.
 
     Order: interleaved repeat rounds, A B A B ...: every cell once in the spec's order (candidate, rank,
     backend, quant), then the next repeat of every cell in the same order. The configurations that are
@@ -558,5 +610,5 @@ def expand_sweep(
     requests = []
     for repeat in range(spec.axes.repeats):
         for cand, fields in cells:
-            requests.append(build_request(cand, {**fields, "repeat": repeat}, source))
+            requests.append(build_request(cand, {**fields, "repeat": repeat}, source, typed))
     return requests

@@ -10,3 +10,11 @@ class UserError(Exception):
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(message.split()))
+
+
+class UserErrors(UserError):
+    """Several one-line problems at once (every field a validation found wrong); the CLI prints one a line."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("; ".join(lines))
+        self.lines = [" ".join(line.split()) for line in lines]

@@ -7,7 +7,9 @@
 - lora_targets: every linear layer PEFT's "all-linear" would wrap (the output layer left out), as the
   shortest name suffixes that match them and nothing else, the form candidates.yaml uses;
 - prompt_template: the tokenizer's chat template around one user turn whose text is `{question}`,
-  with the generation prompt; null when the folder has no tokenizer or no chat template.
+  with the generation prompt; null when the folder has no tokenizer or no chat template;
+- tokenizer_problem: null when transformers loads a tokenizer from the folder, else why not, naming the
+  files the model type's tokenizer class reads that are missing (a run with real weights needs them).
 
 The sweep parent never imports torch or transformers, so model_spec.py runs this as a child. The folder
 must hold config.json (and the tokenizer files for the template); nothing is downloaded.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 QUESTION = "{question}"
@@ -58,14 +61,41 @@ def linear_targets(model: Any) -> list[str]:
     return suffixes(chosen, others)
 
 
-def chat_prompt(folder: str, trust_remote_code: bool) -> str | None:
+def load_tokenizer(folder: str, trust_remote_code: bool) -> tuple[Any, str | None]:
+    """(tokenizer, None), or (None, the error's first line) when transformers cannot load one from the folder."""
     from transformers import AutoTokenizer
 
     try:
-        tok = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
-    except Exception:
-        return None
-    if not getattr(tok, "chat_template", None):
+        return AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code), None
+    except Exception as e:
+        return None, f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]}"
+
+
+def tokenizer_files(model_type: str) -> tuple[str, list[str]]:
+    """The tokenizer class transformers uses for a model type, and the files it reads one from."""
+    try:
+        from transformers.models.auto import tokenization_auto as auto
+        from transformers.tokenization_utils_tokenizers import TokenizersBackend
+
+        name = auto.TOKENIZER_MAPPING_NAMES.get(model_type)
+        cls = auto.tokenizer_class_from_name(name) if name else None
+        files = getattr(cls, "vocab_files_names", None) or TokenizersBackend.vocab_files_names
+        return name or TokenizersBackend.__name__, list(dict.fromkeys(files.values()))
+    except Exception:  # another transformers layout: the files every fast or sentencepiece tokenizer reads
+        return "its tokenizer class", ["tokenizer.json", "tokenizer.model"]
+
+
+def tokenizer_problem(folder: str, model_type: str, error: str) -> str:
+    """One line on why the folder has no usable tokenizer, naming what is missing."""
+    cls, files = tokenizer_files(model_type)
+    missing = [f for f in files if not (Path(folder) / f).is_file()]
+    if len(missing) == len(files):
+        return f"has no tokenizer files: none of {', '.join(missing)} (what transformers' {cls} reads) is there"
+    return f"has a tokenizer transformers cannot load ({error}); missing: {', '.join(missing) or 'nothing it names'}"
+
+
+def chat_prompt(tok: Any) -> str | None:
+    if tok is None or not getattr(tok, "chat_template", None):
         return None
     try:
         text = tok.apply_chat_template(
@@ -89,12 +119,14 @@ def probe(folder: str, trust_remote_code: bool = False) -> dict[str, Any]:
     config = AutoConfig.from_pretrained(folder, trust_remote_code=trust_remote_code)
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+    tok, error = load_tokenizer(folder, trust_remote_code)
     return {
         "model_type": config.model_type,
         "architecture": type(model).__name__,
         "params": count_params(model),
         "lora_targets": linear_targets(model),
-        "prompt_template": chat_prompt(folder, trust_remote_code),
+        "prompt_template": chat_prompt(tok),
+        "tokenizer_problem": None if error is None else tokenizer_problem(folder, config.model_type, error),
     }
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.config import Candidate, CandidateFile, read_yaml, validation_message
+from harness.config import Candidate, CandidateFile, read_yaml, validation_error
 from harness.errors import UserError
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -111,6 +111,8 @@ def probe(folder: Path, label: str, trust_remote_code: bool) -> dict[str, Any]:
     from harness.weights import cache_root
 
     h = hashlib.sha256()
+    # which files are there (a tokenizer file added later makes a new probe), then what the small ones say
+    h.update("\0".join(sorted(p.name for p in folder.iterdir())).encode() + b"\0")
     for name in ("config.json", "tokenizer_config.json", "chat_template.jinja", "chat_template.json"):
         f = folder / name
         h.update(name.encode() + b"\0" + (f.read_bytes() if f.is_file() else b"-") + b"\0")
@@ -146,9 +148,10 @@ def probe(folder: Path, label: str, trust_remote_code: bool) -> dict[str, Any]:
 
 
 def candidate_from_folder(
-    folder: Path, hub_id: str, name: str, label: str, trust_remote_code: bool
+    folder: Path, hub_id: str, name: str, label: str, trust_remote_code: bool, need_tokenizer: bool = False
 ) -> tuple[Candidate, str]:
-    """A candidate from a model's own files (config.json, tokenizer): architecture, all-linear targets, template."""
+    """A candidate from a model's own files (config.json, tokenizer): architecture, all-linear targets, template.
+    `need_tokenizer` (real weights: the run loads the folder's tokenizer): a folder without one is a UserError."""
     config = read_config(folder, label)
     remote = "auto_map" in config
     if remote and not trust_remote_code:
@@ -157,6 +160,11 @@ def candidate_from_folder(
             f"pass --trust-remote-code if you trust it"
         )
     info = probe(folder, label, trust_remote_code and remote)
+    if need_tokenizer and info.get("tokenizer_problem"):
+        raise UserError(
+            f"{label}: {folder} {info['tokenizer_problem']}; save the tokenizer there "
+            f"(tokenizer.save_pretrained) or copy its files from the model it was fine-tuned from"
+        )
     template = info.get("prompt_template")
     shape = {k: v for k, v in config.items() if k not in NOT_ARCHITECTURE and not k.startswith("_")}
     fields: dict[str, Any] = {
@@ -176,7 +184,7 @@ def candidate_from_folder(
     try:
         cand = Candidate.model_validate(fields)
     except ValidationError as e:
-        raise UserError(validation_message(label, e)) from None
+        raise validation_error(label, e) from None
     prompt = "its chat template" if template else "the team's template (no chat template)"
     note = (
         f"{label}: {config['model_type']}, {info['params'] / 1e6:,.1f} M params, LoRA on all linear layers "
@@ -200,7 +208,8 @@ def resolve_model(ref: str, candidates: CandidateFile, weights_mode: str, trust_
         if weights_mode == "real" and not weights.has_weights(folder):
             raise UserError(f"{label}: {folder} has no weights (model.safetensors or its shards); give a folder "
                             f"saved with save_pretrained, or use --weights shape")  # fmt: skip
-        cand, note = candidate_from_folder(folder, str(folder), name, label, trust_remote_code)
+        real = weights_mode == "real"
+        cand, note = candidate_from_folder(folder, str(folder), name, label, trust_remote_code, need_tokenizer=real)
         return Resolved(cand, ad_hoc=True, note=note)
     if not is_hub_id(ref):
         known = ", ".join(sorted(names))
@@ -218,8 +227,30 @@ def resolve_model(ref: str, candidates: CandidateFile, weights_mode: str, trust_
     if got.path is None:
         raise UserError(got.problem or f"{label}: not found")
     name = _unique(safe_name(ref.split("/")[-1]), names, ref.replace("/", "--"))
-    cand, note = candidate_from_folder(got.path, ref, name, label, trust_remote_code)
+    real = weights_mode == "real"
+    cand, note = candidate_from_folder(got.path, ref, name, label, trust_remote_code, need_tokenizer=real)
     return Resolved(cand, ad_hoc=True, note=f"{note}; files: {got.access}", access=got.access)
+
+
+LIST_FORM = "a 'candidates:' list, or a plain list, of full entries, hub ids (org/name) or model folders"
+
+
+def candidate_items(path: Path) -> list[Any]:
+    """The entries of a --candidates file; a file that holds none is one line naming it and what it holds."""
+    raw = read_yaml(path)
+    if raw is None:
+        raise UserError(f"--candidates {path}: the file is empty (no YAML in it); write {LIST_FORM}")
+    items = raw.get("candidates") if isinstance(raw, dict) else raw
+    if isinstance(raw, dict) and "candidates" not in raw:
+        keys = ", ".join(map(str, raw)) or "none"
+        raise UserError(f"--candidates {path}: a mapping without 'candidates' (keys: {keys}); write {LIST_FORM}")
+    if not isinstance(items, list):
+        what = "nothing" if items is None else f"a single {type(items).__name__} ({str(items)[:40]!r})"
+        where = "its 'candidates' is" if isinstance(raw, dict) else "it holds"
+        raise UserError(f"--candidates {path}: {where} {what}, not a list; write {LIST_FORM}")
+    if not items:
+        raise UserError(f"--candidates {path}: the list is empty; write {LIST_FORM}")
+    return items
 
 
 def load_candidate_list(
@@ -229,15 +260,12 @@ def load_candidate_list(
 
     Returns (candidates, the entries built from model files, problems): one problem line per entry
     that cannot be resolved."""
-    raw = read_yaml(path)
-    items = raw.get("candidates") if isinstance(raw, dict) else raw
-    if not isinstance(items, list) or not items:
-        raise UserError(f"{path}: expected a 'candidates' list (full entries, hub ids or model folders)")
+    items = candidate_items(path)
     full = [x for x in items if isinstance(x, dict)]
     try:
         cf = CandidateFile.model_validate({"candidates": full})
     except ValidationError as e:
-        raise UserError(validation_message(path, e)) from None
+        raise validation_error(path, e) from None
     built: list[Resolved] = []
     problems: list[str] = []
     for i, item in enumerate(items):

@@ -61,6 +61,13 @@ def gpu_count() -> int | None:
         return None
 
 
+def no_gpu_reason(count: int | None) -> str:
+    """Why no GPU can be used, for an error line: NVML found none, or cannot be read."""
+    if count == 0:
+        return "NVML finds no GPU on this machine"
+    return "no GPU on this machine (NVML cannot be read: no NVIDIA driver, or no NVIDIA GPU)"
+
+
 def _memory(nv: Any, handle: Any) -> tuple[float, float]:
     """(used MiB, total MiB); v2 leaves the driver's reserved memory out of `used`."""
     try:

@@ -104,6 +104,10 @@ class Answer(Model):
     stage: Literal["base", "tuned"]
     prompt: str
     reference: str | None  # None for rows without a reference (graded by hand)
+    # "eval": a held-out row with a reference, scored automatically (quality, bits per character);
+    # "grade": a grade row (the data's `valid` split), answered for grading by hand: never scored against a
+    # reference, even where the file gives one. Files written before the field read as "eval".
+    role: Literal["eval", "grade"] = "eval"
     key_phrase: str | None = None  # for contains-match (KorQuAD answer span); None: the whole reference
     answer: str
     new_tokens: int
@@ -146,6 +150,10 @@ class Weights(Model):
     tokenizer_kind: Literal["real", "stand-in"] | None = None
     train_tokens_mean: float | None = None  # tokens per training row (prompt + completion), this tokenizer
     train_tokens_max: int | None = None
+    # training rows longer than the request's train.max_length, which the trainer cut to it, and the most tokens
+    # cut from one row (0, 0: none cut; None: not measured, a run from before this was recorded)
+    train_rows_truncated: int | None = None
+    train_tokens_cut_max: int | None = None
 
 
 class Environment(Model):

@@ -15,6 +15,7 @@ import datetime as dt
 import gc
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -194,12 +195,19 @@ class RunChild:
             for e in splits.train
         ]
         # sequence lengths belong to the tokenizer: with the stand-in they are not the model's (recorded)
-        self.result.weights.train_tokens_mean, self.result.weights.train_tokens_max = weights.token_stats(
-            tok, train_rows
+        lengths = weights.token_lengths(tok, train_rows)
+        if lengths:
+            self.result.weights.train_tokens_mean = statistics.fmean(lengths)
+            self.result.weights.train_tokens_max = max(lengths)
+        # rows the trainer will cut to max_length: said on screen and in the report, not only in these figures
+        self.result.weights.train_rows_truncated, self.result.weights.train_tokens_cut_max = weights.truncation(
+            lengths, req.train.max_length
         )
         eval_items = [(e.id, data_mod.render_prompt(template, e)) for e in splits.eval]
         grade_items = [(e.id, data_mod.render_prompt(template, e)) for e in splits.grade]
-        refs = {e.id: e for e in splits.eval + splits.grade}
+        # each answer's row and role, in the order the items are answered: the scored (eval) rows first, then
+        # the grade rows, which are never scored against a reference (an id could name either kind of row)
+        answered_rows = [("eval", e) for e in splits.eval] + [("grade", e) for e in splits.grade]
         nll_pairs = [(data_mod.render_prompt(template, e), e.answer or "") for e in splits.eval]
         bpc: dict[str, list[float]] = {}
 
@@ -256,12 +264,14 @@ class RunChild:
                     latency_answer_s=[round(a.seconds, 6) for a in one_by_one],
                 )
             )
-            for a in raw:
-                ex = refs[a.id]
+            for a, (role, ex) in zip(raw, answered_rows if raw else [], strict=True):  # shape mode: none
+                if a.id != ex.id:  # answer_batches keeps the items' order
+                    raise RuntimeError(f"answer {a.id} came back in the place of row {ex.id}")
                 self.result.answers.append(
                     Answer(
                         id=a.id,
                         stage=stage,
+                        role=role,  # type: ignore[arg-type]
                         prompt=a.prompt,
                         reference=ex.answer,
                         key_phrase=ex.key_phrase,

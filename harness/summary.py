@@ -50,6 +50,19 @@ def user_peak(r: RunResult) -> str:
     return "-"
 
 
+def truncated_rows(r: RunResult) -> int:
+    """Training rows the trainer cut to max_length (0 when none, or not recorded)."""
+    return (r.weights.train_rows_truncated or 0) if r.weights else 0
+
+
+def truncated_cell(r: RunResult) -> str:
+    """'8/8, ≤4,162 cut': rows cut to max_length of the rows trained on, and the most tokens cut from one."""
+    n = truncated_rows(r)
+    if not n or r.weights is None:
+        return "-"
+    return f"{n}/{r.request.data.train_rows}, ≤{r.weights.train_tokens_cut_max or 0:,} cut"
+
+
 def _metric(r: RunResult, stage: str, metric: str, digits: int) -> str:
     iv = r.quality.stage(stage).get(metric)
     return "-" if iv is None or iv.mean is None else (fnum(iv.mean, digits) or "-")
@@ -57,7 +70,9 @@ def _metric(r: RunResult, stage: str, metric: str, digits: int) -> str:
 
 def run_table(results: list[RunResult], ran: set[str], title: str, reason_width: int = 60) -> Table:
     t = Table(title=title, show_lines=False)
-    for col in COLUMNS:
+    cut = any(truncated_rows(r) for r in results)  # the column only when a run's rows were cut
+    columns = [*COLUMNS[:-1], *(["rows cut to max_length"] if cut else []), COLUMNS[-1]]
+    for col in columns:
         t.add_column(col, no_wrap=col in ("run", "status", "reason"), justify="left" if col in COLUMNS[:3] else "right")
     for r in results:
         timing = run_timing(r) if r.status == "ok" else None
@@ -75,6 +90,7 @@ def run_table(results: list[RunResult], ran: set[str], title: str, reason_width:
             fnum(gen.s_per_answer, 2) if gen else "-",
             f"{_metric(r, 'base', 'bits_per_char', 2)} → {_metric(r, 'tuned', 'bits_per_char', 2)}",
             _metric(r, "tuned", "chrf", 1),
+            *([truncated_cell(r)] if cut else []),
             "" if r.key in ran else "kept",
             style=STATUS_STYLE.get(r.status),
         )
@@ -85,6 +101,14 @@ def footnotes(results: list[RunResult]) -> list[str]:
     notes = []
     if any(r.weights and r.weights.mode == "shape" for r in results):
         notes.append("Shape mode: random weights — time and memory are real, quality is not.")
+    cut = [r for r in results if truncated_rows(r)]
+    if cut:
+        lengths = join_and(sorted({str(r.request.train.max_length) for r in cut}))
+        notes.append(
+            f"Rows cut to max_length: {len(cut)} run(s) trained on training rows longer than max_length ({lengths}"
+            " tokens), cut to it by the trainer: those rows trained on their start only. Raise train.max_length,"
+            " or use shorter rows, to train on them whole."
+        )
     marks = [
         m
         for m, attr in ((" *", "torch max reserved"), (" RSS", "host RSS"))

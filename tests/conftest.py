@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,11 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Shape-mode builds go to a per-session cache; the real SmolLM2 conversion keeps the user's cache."""
     os.environ.setdefault("HARNESS_TEST_CACHE", str(tmp_path_factory.mktemp("harness-cache")))
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # the sweeps' temp folders (the fork server's) in the session's own: a sweep cleans up what killed sweeps
+    # left in its temp folder, and a test must not touch the machine's
+    tmp = tmp_path_factory.mktemp("tmp")
+    os.environ["TMPDIR"] = str(tmp)
+    tempfile.tempdir = str(tmp)
 
 
 @pytest.fixture

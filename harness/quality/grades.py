@@ -1,6 +1,6 @@
 """Human grades on the team's five-level scale, through a spreadsheet.
 
-    export_sheet(results/<sweep>, grades.csv)   # one row per answer, grade and comment empty
+    export_sheet(results/<sweep>, grades.csv)   # one row per grade-row answer (else per answer), grade empty
     (graders fill `grade` with 최상 / 상 / 중 / 하 / 최하, or 5..1, and `comment`)
     import_sheet(grades.csv, results/<sweep>)   # validated, merged into results/<sweep>/grades.json
 
@@ -98,8 +98,18 @@ def _safe_text(value: Any) -> str:
 # ---------------------------------------------------------------- export
 
 
+def to_grade(answers: Any) -> list[dict[str, Any]]:
+    """The answers of one run to put on the sheet: its grade rows (role "grade", the data's `valid` rows asked for
+    with data.grade_rows) when it answered any; else every answer (a run without grade rows, or written before
+    answers had roles), so the scored answers can be graded too."""
+    answers = [a for a in answers or [] if isinstance(a, dict)]
+    graded = [a for a in answers if a.get("role") == "grade"]
+    return graded or answers
+
+
 def export_sheet(results_dir_or_run_file: Path, out_csv: Path) -> int:
-    """Write one row per answer of the run file(s) to `out_csv` (UTF-8 with BOM); returns the row count."""
+    """Write one row per answer to grade (`to_grade`) of the run file(s) to `out_csv` (UTF-8 with BOM);
+    returns the row count."""
     rows: list[list[str]] = []
     for run in _runs(Path(results_dir_or_run_file)):
         req = run.get("request") or {}
@@ -110,9 +120,7 @@ def export_sheet(results_dir_or_run_file: Path, out_csv: Path) -> int:
             _cell(_get(req, "backend")),
             _cell(_get(req, "quant")),
         ]
-        for ans in run.get("answers") or []:
-            if not isinstance(ans, dict):
-                continue
+        for ans in to_grade(run.get("answers")):
             rows.append(
                 [
                     *common,

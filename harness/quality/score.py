@@ -200,8 +200,14 @@ def _field(obj: Any, name: str, default: Any = None) -> Any:
     return getattr(obj, name, default)
 
 
+def _role(answer: Any) -> str:
+    """The answer's role: "eval" (scored) or "grade" (graded by hand); answers written before roles are scored."""
+    return str(_field(answer, "role") or "eval")
+
+
 def _stage_bpc(stage: str, answers: list[Any], bpc: Sequence[float | None] | None) -> list[float | None]:
-    """bpc per answer of the stage: the list is aligned with the stage's reference answers, or with all of them."""
+    """bpc per scored answer of the stage: the list is aligned with the stage's reference answers, or with
+    all of its scored answers."""
     if bpc is None:
         return [None] * len(answers)
     with_ref = [i for i, a in enumerate(answers) if (_field(a, "reference") or "").strip()]
@@ -228,7 +234,12 @@ def score_run(
 ) -> tuple[list[dict[str, float | None]], dict[str, Any]]:
     """Score every answer (`Answer` objects or their dicts; an optional `key_phrase` field is used by
     contains-match) and summarise each stage. Returns (per-answer scores aligned with `answers`,
-    the `RunResult.quality` layout: {"meaningful", "base", "tuned"}). Stages without answers are left out.
+    the `RunResult.quality` layout: {"meaningful", "base", "tuned"}). Stages without scored answers are left out.
+
+    Only scored answers (role "eval") are held against their references, carry bits per character (`bpc_by_stage`
+    lists one per scored reference answer of the stage) and make the stage's summary. A grade answer (role
+    "grade", answered for grading by hand) gets the metrics that need no reference, and nothing else, whatever
+    reference its row had.
 
     No composite is stored: it depends on weights, which the report applies (`composite_block`)."""
     answers = list(answers)
@@ -239,8 +250,15 @@ def score_run(
     per_answer: list[dict[str, float | None]] = [{} for _ in answers]
     quality: dict[str, Any] = {"meaningful": bool(meaningful)}
     for stage in STAGES:
-        idx = [i for i, a in enumerate(answers) if _field(a, "stage") == stage]
+        for i, a in enumerate(answers):
+            if _field(a, "stage") == stage and _role(a) == "grade":
+                per_answer[i] = score_answer(str(_field(a, "answer", "")), None, None, bool(_field(a, "hit_eos")))
+        idx = [i for i, a in enumerate(answers) if _field(a, "stage") == stage and _role(a) != "grade"]
         if not idx:
+            if bpc_by_stage.get(stage):
+                raise ValueError(
+                    f"bits_per_char for stage {stage}: {len(bpc_by_stage[stage])} values, no scored answers"
+                )
             continue
         stage_answers = [answers[i] for i in idx]
         bpcs = _stage_bpc(stage, stage_answers, bpc_by_stage.get(stage))

@@ -13,6 +13,7 @@ from typing import Any
 from harness.atomic import atomic_write_bytes, atomic_write_text
 from harness.config import JobSettings
 from harness.report.analysis import Analysis, analyse
+from harness.report.analysis.settings import ran_with
 from harness.report.frames import candidate_frame, results_frame, safe_file_name, write_csv
 from harness.report.load import SHAPE_BANNER, ResultSet, Run, load_results
 from harness.report.prices import DEFAULT_PRICES_FILE, PriceTable, prices_path
@@ -129,6 +130,7 @@ def build_report(
         "title": f"LoRA fine-tuning benchmark: {rs.sweep_name}",
         "sweep": rs.sweep_name,
         "description": rs.description,
+        "ran_with": ran_with(r.result for r in rs.runs),  # from the run files: what ran, whatever the spec says
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "folder": folder.name,
         "shape": ctx.any_shape,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from harness.config import REPO_ROOT, read_yaml, validation_message
+from harness.config import REPO_ROOT, read_yaml, validation_error
 from harness.errors import UserError
 from harness.fmt import rel_path
 
@@ -120,7 +120,7 @@ class PriceTable:
         try:
             data = PriceFile.model_validate(raw)
         except ValidationError as e:
-            raise UserError(validation_message(path, e)) from None
+            raise validation_error(path, e) from None
         return cls(data, str(path), data.fits.margin)
 
     @property

@@ -16,22 +16,34 @@ Protocol (a Unix socket, one connection a run): the client sends one JSON line
 (SCM_RIGHTS); the server forks, the child starts a new session (so the sweep can kill its process
 group), points stdout and stderr at the pipe and runs `harness.run.main(argv)`. The server answers
 {"pid": N}, then {"returncode": R} when the child has ended (negative: killed by that signal).
+
+The server ends with the sweep that started it, however the sweep ends (kill -9 included): on Linux the
+kernel sends it SIGTERM when its parent dies (PR_SET_PDEATHSIG), and on any system it exits when its stdin,
+a pipe whose only write end the sweep holds, reaches end of file. Either way it removes its socket and its
+`harness-fork-*` folder. A sweep that starts removes the folders, and ends the servers, that sweeps killed
+before this was so left behind (`clean_stale`).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
+import ctypes.util
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
+
+import psutil
 
 # Not peft, nor trl's trainer (which imports peft): with bitsandbytes or torchao installed, importing peft
 # imports them, and they ask CUDA for the device's capability, which initialises CUDA in the server (seen on
@@ -42,22 +54,69 @@ NEVER_PRELOAD = ("peft", "bitsandbytes", "torchao", "unsloth", "liger_kernel")
 START_TIMEOUT_S = 180.0  # imports on a cold disk can take a while
 # `-c`, not `-m`: the sweep package imports this module already, and runpy warns about running it twice
 SERVER_MAIN = "import sys; from harness.sweep.forkserver import main; sys.exit(main(sys.argv[1:]))"
+FOLDER_PREFIX = "harness-fork-"  # the sweep's tempfile.mkdtemp prefix
+SOCKET_NAME = "forkserver.sock"
+INFO_NAME = "server.json"  # {"server": pid, "parent": pid, "parent_started": epoch s}: read by `clean_stale`
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+STALE_EMPTY_S = 60.0  # a folder with no server and no record: left by a sweep killed mid-start, once this old
 
 
 # ---------------------------------------------------------------- server side
 
 
-def _preload() -> None:
+def _preload(modules: Sequence[str] = PRELOAD) -> None:
     import importlib
 
-    for name in PRELOAD:
+    for name in modules:
         importlib.import_module(name)
+    if "torch" not in modules:  # a server for the tests of its own life: nothing heavy to touch
+        return
     # Touch the heavy lazy modules too, so the children do not pay for them.
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
 
     if torch.cuda.is_initialized():  # a forked child could not use CUDA: refuse to serve
         raise RuntimeError("CUDA was initialised while preloading; the fork server cannot be used")
+
+
+def _remove_folder(path: Path) -> None:
+    """The server's socket, the sweep's record of it, and their folder (only when nothing else is in it)."""
+    for f in (path, path.parent / INFO_NAME):
+        with contextlib.suppress(OSError):
+            f.unlink()
+    with contextlib.suppress(OSError):
+        path.parent.rmdir()
+
+
+def _die_with_parent(path: Path, parent: int | None) -> None:
+    """End the server (and remove its folder) when the sweep that started it dies, however it dies."""
+    me = os.getpid()
+
+    def end(signum: int = 0, frame: Any = None) -> None:
+        if os.getpid() != me:  # a run forked a moment ago, before it reset its handlers: die as it would
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        _remove_folder(path)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, end)
+    if parent is None:
+        return
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):  # the kernel's word, at once, when the parent dies
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != parent:  # it died before the request above was made
+        end()
+
+    def watch_stdin() -> None:  # the sweep holds the only write end: end of file means it is gone
+        with contextlib.suppress(OSError, ValueError):
+            while os.read(0, 4096):
+                pass
+        end()
+
+    threading.Thread(target=watch_stdin, name="parent-watch", daemon=True).start()
 
 
 def _child(conn: socket.socket, listener: socket.socket, req: dict[str, Any], out_fd: int) -> None:
@@ -120,9 +179,10 @@ def _send(conn: socket.socket, obj: dict[str, Any]) -> None:
     conn.sendall((json.dumps(obj) + "\n").encode("utf-8"))
 
 
-def serve(path: Path) -> None:
+def serve(path: Path, parent: int | None = None, preload: Sequence[str] = PRELOAD) -> None:
+    _die_with_parent(path, parent)  # first: the imports below take seconds, and the sweep may die meanwhile
     os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"  # is_available() through NVML: no CUDA init before fork
-    _preload()
+    _preload(preload)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(path))
     listener.listen(16)
@@ -179,9 +239,10 @@ class ForkedProcess:
 class ForkServer:
     """Starts the server process once, forks runs from it, and stops it at the end of the sweep."""
 
-    def __init__(self, folder: Path, env: dict[str, str]) -> None:
-        self.path = folder / "forkserver.sock"
+    def __init__(self, folder: Path, env: dict[str, str], preload: Sequence[str] = PRELOAD) -> None:
+        self.path = folder / SOCKET_NAME
         self.env = env
+        self.preload = tuple(preload)
         self.proc: subprocess.Popen | None = None
         self.start_s: float | None = None  # one-time cost of the server's imports
 
@@ -190,15 +251,20 @@ class ForkServer:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
         t0 = time.monotonic()
+        args = ["--socket", str(self.path), "--parent", str(os.getpid()), "--preload", ",".join(self.preload)]
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", SERVER_MAIN, "--socket", str(self.path)],
+            [sys.executable, "-c", SERVER_MAIN, *args],
             env=self.env,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,  # never written: its end of file tells the server that the sweep is gone
             stdout=subprocess.PIPE,
             stderr=None,
             start_new_session=True,
         )
         assert self.proc.stdout is not None
+        me = psutil.Process()
+        info = {"server": self.proc.pid, "parent": me.pid, "parent_started": me.create_time()}
+        with contextlib.suppress(OSError):
+            (self.path.parent / INFO_NAME).write_text(json.dumps(info), encoding="utf-8")
         ready = _readline_within(self.proc.stdout, START_TIMEOUT_S)
         if ready.strip() != b"ready":
             self.stop()
@@ -233,10 +299,85 @@ class ForkServer:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
-        if self.proc is not None and self.proc.stdout is not None:
-            self.proc.stdout.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        if self.proc is not None:
+            for stream in (self.proc.stdin, self.proc.stdout):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+        for f in (self.path, self.path.parent / INFO_NAME):
+            with contextlib.suppress(FileNotFoundError):
+                f.unlink()
+
+
+# ---------------------------------------------------------------- what killed sweeps left
+
+
+def _alive(pid: int, started: float | None = None) -> bool:
+    """A process with that pid runs (and, when `started` is given, it is the one that started then)."""
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return started is None or abs(proc.create_time() - started) < 1.0
+    except psutil.Error:
+        return False
+
+
+def _servers_of(folder: Path) -> list[psutil.Process]:
+    """The fork servers serving from `folder` (a server's command line names its socket; its runs, forked from
+    it, carry the same command line but are not the leaders of their process groups)."""
+    sock = str(folder / SOCKET_NAME)
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        with contextlib.suppress(psutil.Error, OSError):
+            cmd = proc.info["cmdline"] or []
+            if sock in cmd and SERVER_MAIN in cmd and os.getpgid(proc.pid) == proc.pid:
+                found.append(proc)
+    return found
+
+
+def clean_stale(tempdir: Path, grace_s: float = 3.0) -> list[str]:
+    """End the fork servers whose sweep is gone, and remove their `harness-fork-*` folders; one note each.
+
+    A folder is stale when the sweep its record names is gone, or (no record: a harness from before servers
+    ended with their sweep) when its server's parent is gone, or when it holds no server and is older than a
+    minute. A live sweep's server is never touched."""
+    notes = []
+    for folder in sorted(Path(tempdir).glob(FOLDER_PREFIX + "*")):
+        if not folder.is_dir():
+            continue
+        try:
+            info = json.loads((folder / INFO_NAME).read_text(encoding="utf-8"))
+            parent, started = int(info["parent"]), float(info["parent_started"])
+        except (OSError, ValueError, KeyError, TypeError):
+            parent, started = None, None
+        servers = _servers_of(folder)
+        if parent is not None:
+            stale = not _alive(parent, started)
+        elif servers:
+            stale = all(s.ppid() in (0, 1) or not _alive(s.ppid()) for s in servers)
+        else:
+            try:
+                stale = time.time() - folder.stat().st_mtime > STALE_EMPTY_S
+            except OSError:
+                stale = False
+        if not stale:
+            continue
+        ended = []
+        for server in servers:
+            with contextlib.suppress(psutil.Error, OSError):
+                os.killpg(server.pid, signal.SIGTERM)
+                try:
+                    server.wait(grace_s)
+                except psutil.TimeoutExpired:
+                    os.killpg(server.pid, signal.SIGKILL)
+                ended.append(str(server.pid))
+        shutil.rmtree(folder, ignore_errors=True)
+        notes.append(
+            f"removed {folder}, left by a sweep that was killed"
+            + (f"; ended its fork server (pid {', '.join(ended)})" if ended else "")
+        )
+    return notes
 
 
 def _readline_within(stream: IO[bytes], timeout_s: float) -> bytes:
@@ -250,7 +391,10 @@ def _readline_within(stream: IO[bytes], timeout_s: float) -> bytes:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m harness.sweep.forkserver", description=__doc__.splitlines()[0])
     ap.add_argument("--socket", required=True, type=Path)
-    serve(ap.parse_args(argv).socket)
+    ap.add_argument("--parent", type=int, help="the sweep's pid: the server ends when it does")
+    ap.add_argument("--preload", default=",".join(PRELOAD), help="modules to import before serving, comma-separated")
+    args = ap.parse_args(argv)
+    serve(args.socket, args.parent, tuple(m for m in args.preload.split(",") if m))
     return 0
 
 

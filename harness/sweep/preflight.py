@@ -5,6 +5,8 @@
 2. `check_weights`: for every distinct model of the runs,
    - real weights: `--weights-path`, the GGUF package, a local folder, or the hub: the Hugging Face cache
      first, then a download (progress bars, resumable); cache only when the user set HF_HUB_OFFLINE=1;
+     a folder without tokenizer files is refused here (a model folder's probe in `harness.model_spec`
+     asks transformers, and names the files its tokenizer class reads), not in the run's load phase;
    - shape mode: the config (from the candidate) and the real tokenizer's files (a few MB); no tokenizer
      reachable is a warning, not an error: the run trains a stand-in BPE on the data and records it.
    What was downloaded is passed to the runs through their environment, so each result records it.
@@ -98,6 +100,10 @@ def check_weights(requests: Iterable[RunRequest], access: dict[str, str] | None 
             if not (p / "config.json").is_file():
                 problems.setdefault(cand.name, f"--weights-path {p}: no config.json there; point it at a folder "
                                                f"saved with save_pretrained")  # fmt: skip
+            elif not weights.has_tokenizer(p):  # the run loads its tokenizer from there too
+                problems.setdefault(cand.name, f"--weights-path {p}: no tokenizer files there (none of "
+                                               f"{', '.join(weights.TOKENIZER_MARKERS)}); save the tokenizer "
+                                               f"there (tokenizer.save_pretrained)")  # fmt: skip
             continue
         if cand.weights == "gguf-package":
             try:

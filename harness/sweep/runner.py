@@ -30,7 +30,7 @@ from harness.result import KeyInputs, RunResult
 from harness.sweep import warmth
 from harness.sweep.caches import shared_cache_env
 from harness.sweep.child import ChildProcess, child_command, child_env, now_iso
-from harness.sweep.forkserver import ForkServer
+from harness.sweep.forkserver import FOLDER_PREFIX, ForkServer, clean_stale
 from harness.sweep.keys import data_sha256, figure_packages, key_inputs_env, key_of, result_stem
 from harness.sweep.layout import MANIFEST_VERSION, SweepDir, sweep_dir_for
 from harness.sweep.outcome import (
@@ -256,7 +256,11 @@ class LocalExecutor:
 @contextlib.contextmanager
 def _forkserver(reporter: Reporter, warnings: list[str]) -> Iterator[ForkServer | None]:
     """The sweep's fork server, stopped at the end; None (fresh interpreters) when it cannot start."""
-    folder = Path(tempfile.mkdtemp(prefix="harness-fork-"))  # short: a Unix socket path has ~100 characters
+    for note in clean_stale(Path(tempfile.gettempdir())):  # what killed sweeps left
+        warnings.append(note)
+        reporter.message(f"warning: {note}")
+    # short: a Unix socket path has ~100 characters
+    folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
     server = ForkServer(folder, child_env(None))
     try:
         try:
@@ -307,7 +311,9 @@ def _validate_gpus(gpus: list[int] | None) -> list[int] | None:
     if any((not isinstance(g, int)) or g < 0 for g in gpus) or len(set(gpus)) != len(gpus):
         raise UserError(f"gpus must be distinct GPU indices >= 0, got {gpus}")
     n = gpu_mod.gpu_count()
-    if n is not None and max(gpus) >= n:
+    if not n:  # None: NVML cannot be read (no driver, no NVIDIA GPU); the runs would fall back to the CPU
+        raise UserError(f"gpus {gpus}: {gpu_mod.no_gpu_reason(n)}; leave gpus out to run on the CPU")
+    if max(gpus) >= n:
         raise UserError(f"gpus {gpus}: this machine has {n} GPU(s) (indices 0..{n - 1})")
     return list(gpus)
 
@@ -414,18 +420,25 @@ def run_sweep(
             raise UserError("gpus and executor 'ray' do not mix: Ray places runs on the cluster's GPUs")
     else:
         gpus = _validate_gpus(gpus)
-    layout = SweepDir(sweep_dir_for(results_dir, spec.name))
-    layout.ensure()
     run_timeout = int(timeout_s if timeout_s is not None else spec.timeout_s)
     if run_timeout <= 0:
         raise UserError(f"timeout must be > 0 seconds, got {run_timeout}")
+    # everything that can refuse the sweep comes before its folder's first write: Ray connects here
+    early = contextlib.ExitStack()
+    if ray_session is not None:
+        early.enter_context(ray_session)  # no cluster: one line, and no results folder
+    layout = SweepDir(sweep_dir_for(results_dir, spec.name))
+    try:
+        layout.ensure()
+    except BaseException:
+        early.close()
+        raise
 
-    with layout.lock(), _sigterm_as_interrupt(), contextlib.ExitStack() as stack:
+    with early, layout.lock(), _sigterm_as_interrupt(), contextlib.ExitStack() as stack:
         warnings: list[str] = []
         interrupted = False
         try:
             if ray_session is not None:
-                stack.enter_context(ray_session)
                 key_gpu = ray_session.gpu_name()
                 where = f"ray {ray_session.address_text}"
                 workers = max(1, ray_session.slots())

@@ -33,6 +33,21 @@ def build(ctx: Context) -> Section:
             " those lengths, not the model's own; with the real tokenizer they move with the tokens per row.",
             "warn",
         )
+    cut = [r for r in rs.runs if r.result.weights and r.result.weights.train_rows_truncated]
+    if cut:
+        each = "; ".join(
+            f"{r.label}: {r.result.weights.train_rows_truncated} of {r.result.request.data.train_rows} rows"
+            f" longer than max_length {r.result.request.train.max_length}, up to"
+            f" {r.result.weights.train_tokens_cut_max or 0:,} tokens cut from one"
+            for r in cut[:6]
+            if r.result.weights is not None
+        ) + ("; ..." if len(cut) > 6 else "")
+        s.p(
+            f"Training rows cut to max_length: the trainer cut every training row longer than train.max_length to"
+            f" it, so those rows trained on their start only ({each}). Step time and memory are those of the cut"
+            " rows; raise train.max_length (or use shorter rows) to train on them whole.",
+            "warn",
+        )
     rwkv = [r for r in rs.runs if r.result.request.candidate.model_type == "rwkv" and r.result.effective]
     loops = sorted({r.candidate for r in rwkv if (r.result.effective.attention or "").startswith("rwkv pytorch")})
     unknown = sorted({r.candidate for r in rwkv if r.result.effective.attention is None})
