@@ -164,7 +164,7 @@ class PriceTable:
         want = name.strip().lower()
         gpus = self.budget_gpus
         found = [g for g in gpus if g.name.lower() == want] or [g for g in gpus if want and want in g.name.lower()]
-        where = self.source or "the price file"
+        where = rel_path(self.source, REPO_ROOT) if self.source else "the price file"
         if len(found) != 1:
             names = ", ".join(g.name for g in gpus) or "none"
             what = "matches several GPUs" if found else "is not in"
