@@ -445,7 +445,7 @@ def test_fits_on_uses_the_users_work_not_the_scoring_pass(tmp_path: Path) -> Non
     assert row["fits_T4"] == "yes"
     fits = _section(files.html.read_text(encoding="utf-8"), "fits")
     assert "16.1 GiB" in fits  # the scoring pass, shown apart
-    assert "It fits the T4 (in fp16)" in files.answer
+    assert "It fits the T4 (in fp16, measured)" in files.answer
 
 
 def test_published_figures_side_by_side_come_from_the_run(mixed: ReportFiles) -> None:

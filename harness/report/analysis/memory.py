@@ -69,6 +69,9 @@ def smallest_fit(fit: Fit, prices: PriceTable) -> BudgetGpu | None:
     return min(ok, key=lambda g: g.memory_gib) if ok else None
 
 
+BASIS_WORDS = {"emulated": ", an emulated run", "measured": ", measured", "predicted": ", the memory model's prediction"}
+
+
 def fits_phrase(fit: Fit, prices: PriceTable) -> str | None:
     """'fits the T4 (in fp16); of the others it fits the L4 and A10G, not the Quadro M6000 (unsloth needs ...)':
     the price file's first GPU (the team's own, by the file's convention) by name and dtype, then the others;
@@ -78,7 +81,7 @@ def fits_phrase(fit: Fit, prices: PriceTable) -> str | None:
         return None
     first, others = gpus[0], gpus[1:]
     v = fit.gpus.get(first.name)
-    dtype = f" (in {v.dtype})" if v is not None else ""
+    dtype = f" (in {v.dtype}{BASIS_WORDS.get(v.basis, '')})" if v is not None else ""
     state = v.fits if v is not None else fit.fits.get(first.name)
     head = {True: "fits", False: "does not fit", None: "may or may not fit"}[state] + f" the {first.name}{dtype}"
     if state is None:
