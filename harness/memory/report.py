@@ -222,7 +222,7 @@ Far-off cells (|error| 1% or more):
 ## Fits on the team's GPUs (seed-study settings: batch 4, 25 answers x 80 new tokens)
 
 Predicted NVML process peak (MiB, the larger of train and generate) per GPU and the dtype it trains in
-(M6000: fp32 assumed, fp16 also shown; T4: fp16; H100: bf16), with memory {", ".join(f"{g.name} {g.memory_mib:,.0f} MiB" for g in GPUS.values())}.
+(dtype auto, harness/dtypes.py: fp16 on the M6000, fp32 also shown; T4: fp16; H100: bf16), with memory {", ".join(f"{g.name} {g.memory_mib:,.0f} MiB" for g in GPUS.values())}.
 Only bf16 on the H100 is calibrated; fp16 and fp32 rows use the same model with their byte sizes.
 
 Rows padded to max_length 256 (the worst case; `fits` assumes this):
