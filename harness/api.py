@@ -7,7 +7,7 @@
     results             # in a notebook: the report, inline
 
 `bench` is `lora-harness bench` itself: its keyword arguments become the command's options (max_steps=50 is
---max-steps 50, trust_remote_code=True is --trust-remote-code), parsed and checked by the same parser, then
+--max-steps 50, a true trust_remote_code is --trust-remote-code), parsed and checked by the same parser, then
 run by the same function (harness.cli.cmd_bench): the same preflight, the same children, the same result
 files. The manifest records the call (`harness.bench(model=..., ...)`), not the kernel's command line. Bad
 input raises harness.errors.UserError with the command's one-line message. Like the command line, this
