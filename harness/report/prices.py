@@ -36,6 +36,14 @@ class BudgetGpu(_Strict):
     # e.g. 5.2: a backend that needs more (Unsloth's and Liger's Triton kernels: 7.0) cannot run there at all
     compute_capability: float | None = Field(None, gt=0)
 
+    @property
+    def cc(self) -> tuple[int, int] | None:
+        """The compute capability as (major, minor): 5.2 -> (5, 2); None when the file gives none."""
+        if self.compute_capability is None:
+            return None
+        major = int(self.compute_capability)
+        return (major, round((self.compute_capability - major) * 10))
+
 
 class Fits(_Strict):
     margin: float = Field(DEFAULT_MARGIN, ge=0, lt=10)
@@ -172,9 +180,7 @@ class PriceTable:
         g = found[0]
         if g.compute_capability is None:
             raise UserError(f"--emulate {name}: {where} gives {g.name} no compute_capability; add it to emulate it")
-        major = int(g.compute_capability)
-        minor = round((g.compute_capability - major) * 10)
-        return {"name": g.name, "memory_mib": g.memory_gib * MIB_PER_GIB, "compute_capability": [major, minor]}
+        return {"name": g.name, "memory_mib": g.memory_gib * MIB_PER_GIB, "compute_capability": list(g.cc or ())}
 
     def first_fit(self, fit: Fit) -> BudgetGpu | None:
         """The first budget GPU, in the file's order, that the run fits on (the file lists the team's T4 first)."""

@@ -28,11 +28,12 @@ UNKNOWN_HINT = (
 Predicted = dict[str, list[Any]]  # cell id -> [(FitVerdict | reason, token note)], harness.report.analysis.memory
 
 
-def _cc(g: BudgetGpu) -> tuple[int, int] | None:
-    if g.compute_capability is None:
-        return None
-    major = int(g.compute_capability)
-    return (major, round((g.compute_capability - major) * 10))
+def model_gpu_names(name: str) -> set[str]:
+    """The memory model's names (harness.memory.gpus) for a fits-table GPU name ('T4' -> {'Tesla T4'})."""
+    from harness.memory.gpus import GPUS
+
+    want = name.lower()
+    return {g.name for g in GPUS.values() if g.key.lower() in want or g.name.lower() == want}
 
 
 def config_id(run: Any) -> str:
@@ -62,7 +63,7 @@ def capability_problem(cell: Any, g: BudgetGpu, dtype: str) -> str | None:
     from harness.backends import REGISTRY  # light: the backends import torch only when they load a model
     from harness.backends.base import bnb_min_capability
 
-    cc = _cc(g)
+    cc = g.cc
     if cc is None:
         return None
     b = REGISTRY.get(cell.backend)
@@ -94,9 +95,7 @@ def _emulated_verdict(emu: Any, g: BudgetGpu, dtype: str) -> GpuFit | None:
 
 
 def _predicted_verdict(preds: list[Any], g: BudgetGpu, dtype: str) -> GpuFit | None:
-    from harness.memory.gpus import GPUS
-
-    names = {x.name for x in GPUS.values() if x.key.lower() in g.name.lower() or x.name.lower() == g.name.lower()}
+    names = model_gpu_names(g.name)
     for v, _tokens in preds:
         if isinstance(v, str) or v.gpu not in names or v.dtype != dtype:
             continue
@@ -109,7 +108,7 @@ def _predicted_verdict(preds: list[Any], g: BudgetGpu, dtype: str) -> GpuFit | N
 def gpu_verdict(cell: Any, g: BudgetGpu, margin: float, emulated: Any | None, preds: list[Any]) -> GpuFit:
     """The verdict for one configuration on one team GPU (see the module's docstring for the order)."""
     here = measured_dtype(cell.first)
-    cc = _cc(g)
+    cc = g.cc
     dtype = train_dtype(cell.first.request.train.dtype, cc) if cc is not None else (here or "?")
     problem = capability_problem(cell, g, dtype)
     if problem:

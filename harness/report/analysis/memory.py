@@ -69,7 +69,11 @@ def smallest_fit(fit: Fit, prices: PriceTable) -> BudgetGpu | None:
     return min(ok, key=lambda g: g.memory_gib) if ok else None
 
 
-BASIS_WORDS = {"emulated": ", an emulated run", "measured": ", measured", "predicted": ", the memory model's prediction"}
+BASIS_WORDS = {
+    "emulated": ", an emulated run",
+    "measured": ", measured",
+    "predicted": ", the memory model's prediction",
+}
 
 
 def fits_phrase(fit: Fit, prices: PriceTable) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.fmt import gib
-from harness.report.analysis.fits import UNKNOWN_HINT, measured_dtype
+from harness.report.analysis.fits import UNKNOWN_HINT, measured_dtype, model_gpu_names
 from harness.report.analysis.memory import smallest_fit
 from harness.report.render import Section, Table
 from harness.report.sections.base import Context
@@ -81,15 +81,13 @@ def emulated_table(cells: list, predicted: dict) -> Table:
     """Each emulated run: the GPU, its dtype, the cap, what happened, and beside it the memory model's
     prediction for that GPU and dtype and the team's own T4 figure (a different measure: memory allocated
     after training, not the peak)."""
-    from harness.memory.gpus import GPUS
-
     rows = []
     for c in cells:
         preds = predicted.get(c.id, [])
         for r in c.runs:
             emu, want = r.result.emulation, r.request.emulate
             dtype = measured_dtype(r)
-            names = {g.name for g in GPUS.values() if g.key.lower() in want.name.lower()}
+            names = model_gpu_names(want.name)
             pv = next((v for v, _ in preds if not isinstance(v, str) and v.gpu in names and v.dtype == dtype), None)
             pred = (f"{'fits' if pv.fits else 'does not fit'}: {gib(pv.predicted_mib)} ({pv.peak_phase})"
                     if pv is not None else None)  # fmt: skip
