@@ -228,7 +228,11 @@ def test_fits_phrase_names_the_dtype_and_the_unknown(tmp_path: Path) -> None:
     a = analyse(load_results(write_results(tmp_path / "f", runs)), PRICES)
     cell = next(c for c in a.cells if c.first.request.emulate is None)
     text = fits_phrase(cell.fit, PRICES)  # type: ignore[arg-type]
-    assert text is not None and text.startswith("fits the T4 (in fp16, an emulated run)") and "unknown on the Quadro M6000" in text
+    assert (
+        text is not None
+        and text.startswith("fits the T4 (in fp16, an emulated run)")
+        and "unknown on the Quadro M6000" in text
+    )
 
 
 def test_fits_command_sizes_the_m6000_in_fp16(capsys: pytest.CaptureFixture[str]) -> None:
