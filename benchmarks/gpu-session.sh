@@ -21,6 +21,14 @@
 #   ohlora  benchmarks/ohlora.yaml (gemma-2-2b-it r64, plain vs Unsloth)
 #   backends benchmarks/unsloth-vs-plain.yaml: hf / unsloth / liger x none / nf4 (resumes)
 #   unsloth-default  benchmarks/unsloth-default-compile.yaml: Unsloth's shipped compile setting, once
+#   decide-study  the study's deciding configurations as interleaved repeats on one machine: round n runs repeat n of
+#           each (A B A B, 3 a side), then the cells named in REDO (one line of bench options each; default: none).
+#           The cells: lines of bench options in the file DECIDING (default: `lora-harness deciding` on the study's
+#           folder). Carry the study's folder without those cells' run files, so that all 3 repeats run here.
+#   decide-backends  the backends grid's deciding comparisons as interleaved repeats: benchmarks/unsloth-vs-plain.yaml
+#           narrowed by BACKENDS_ARGS (default: --model llama1B --backends hf unsloth), --repeats 3; the sweep's
+#           order is round by round (every cell once, then again), so each side's 3 runs interleave. Carry the grid's
+#           folder without those cells' run files (resumes)
 #   teamgpus benchmarks/team-gpus.yaml (7 candidates x r16/r64 emulated on a T4 and an M6000, fp16), the M6000 in
 #           fp32, then the team's recipe (benchmarks/ohlora.yaml, plain) the same ways, in results/ohlora (resumes)
 # Before the first call, here: `make site` (.site, ~60 MiB), and copy the team's CSV (kept outside this repo)
@@ -104,6 +112,25 @@ for part in "$@"; do
         done
       done
       python3 benchmarks/start-ab.py results/start-ab 2>&1 | tee "$out/start-ab.txt" ;;
+    decide-study)
+      if [[ -n ${DECIDING:-} ]]; then cp "$DECIDING" "$out/deciding.txt"
+      else python3 -m harness deciding results/seed-study --top 2 | tee "$out/deciding.txt"; fi
+      for n in 1 2 3; do
+        while read -r cell; do
+          # shellcheck disable=SC2086  # one option per word
+          sweep decide-study python3 -m harness bench --spec benchmarks/seed-study.yaml $cell --repeats $n --data $team_data
+        done <"$out/deciding.txt"
+      done
+      if [[ -n ${REDO:-} ]]; then
+        while read -r cell; do
+          # shellcheck disable=SC2086
+          sweep decide-study python3 -m harness bench --spec benchmarks/seed-study.yaml $cell --data $team_data
+        done <"$REDO"
+      fi ;;
+    decide-backends)
+      # shellcheck disable=SC2086
+      sweep decide-backends python3 -m harness bench --spec benchmarks/unsloth-vs-plain.yaml \
+        ${BACKENDS_ARGS:---model llama1B --backends hf unsloth} --repeats 3 --data $team_data ;;
     ohlora)  sweep ohlora python3 -m harness sweep benchmarks/ohlora.yaml --data $team_data ;;
     backends) sweep backends python3 -m harness sweep benchmarks/unsloth-vs-plain.yaml --data $team_data ;;
     teamgpus)
