@@ -1,7 +1,7 @@
 """The typed config tree: candidates, one run's request, and sweep specs.
 
 Everything that changes a run's result lives in `RunRequest`; its hash is the
-run's key (see `harness.sweep.keys`). YAML is read with `yaml.safe_load` only,
+run's key (see `harness.keys`). YAML is read with `yaml.safe_load` only,
 and every validation failure becomes a one-line `UserError` naming the file
 and the field.
 """

@@ -1,6 +1,6 @@
 """Fault injection for tests. Does nothing unless the environment has HARNESS_TEST_HOOKS=1.
 
-The child (`harness.run`) calls `hit(point, label)` at fixed points:
+The child (`harness.child.run`) calls `hit(point, label)` at fixed points:
 
     start              first thing, before any heavy import
     load               before the model loads

@@ -171,7 +171,9 @@ def command_text(argv: Sequence[Any] | str | None, root: Path) -> str | None:
     head = parts[0].replace("\\", "/") if parts else ""
     if head.endswith("/harness/__main__.py") or head.endswith("/harness/cli.py"):
         parts = ["python", "-m", "harness", *parts[1:]]
-    elif head.endswith("/harness/run.py"):
+    elif head.endswith("/harness/child/run.py"):
+        parts = ["python", "-m", "harness.child.run", *parts[1:]]
+    elif head.endswith("/harness/run.py"):  # the child's place before harness/child/ (older result files)
         parts = ["python", "-m", "harness.run", *parts[1:]]
     out = []
     for x in parts:

@@ -107,7 +107,7 @@ def read_config(folder: Path, label: str) -> dict[str, Any]:
 
 def probe(folder: Path, label: str, trust_remote_code: bool) -> dict[str, Any]:
     """harness.model_probe in a child, cached by the content of config.json and the tokenizer's config."""
-    from harness.sweep.child import child_env
+    from harness.child_env import child_env
     from harness.weights import cache_root
 
     h = hashlib.sha256()

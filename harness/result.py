@@ -200,7 +200,7 @@ class Emulation(Model):
 
 
 class KeyInputs(Model):
-    """What the run key hashes besides the request (harness/sweep/keys.py), as the sweep keyed the run:
+    """What the run key hashes besides the request (harness/keys.py), as the sweep keyed the run:
     the report re-hashes the stored request with these, so a request changed after keying shows."""
 
     data_sha256: str

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from harness.atomic import atomic_write_text
-from harness.monitor import MIB, Monitor
+from harness.child.monitor import MIB, Monitor
 from harness.quality.bootstrap import bootstrap_ci
 
 KNOWN_MIB = 1000
@@ -232,7 +232,7 @@ def run_all() -> dict[str, Any]:
         out["gpu_tracker"] = {"skipped": "no CUDA GPU on this machine"}
         out["monitor_overhead"] = monitor_overhead(torch, "cpu", rounds=4, steps=10)
         out["bandwidth"] = {"skipped": "no CUDA GPU on this machine"}
-    from harness.env import capture
+    from harness.child.env import capture
 
     out["environment"] = capture(0 if torch.cuda.is_available() else None).model_dump(mode="json")
     return out

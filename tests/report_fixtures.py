@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import RunRequest
+from harness.keys import key_of
 from harness.result import (
     Answer,
     Effective,
@@ -34,7 +35,6 @@ from harness.result import (
     StepTimes,
     Weights,
 )
-from harness.sweep.keys import key_of
 
 XSS = "<script>alert(1)</script>"
 H100 = "NVIDIA H100 80GB HBM3"
@@ -176,7 +176,7 @@ def environment(device: str = "cuda", gpu: str | None = H100) -> Environment:
         },
         git_sha="0123456789abcdef0123456789abcdef01234567",
         git_dirty=False,
-        command=["python", "-m", "harness.run", "--request", "req.json"],
+        command=["python", "-m", "harness.child.run", "--request", "req.json"],
         device="cuda" if cuda else "cpu",
         gpu_name=gpu if cuda else None,
         gpu_index=0 if cuda else None,
@@ -497,7 +497,7 @@ def mixed_runs(xss: bool = False) -> list[RunResult]:
             64,
             status="oom",
             reason="out of memory in phase train: CUDA out of memory. Tried to allocate 20.00 MiB (injected at step:3)",
-            stderr_tail='Traceback (most recent call last):\n  File "harness/train.py", line 210\ntorch.OutOfMemoryError: CUDA out of memory. <oom & friends>',
+            stderr_tail='Traceback (most recent call last):\n  File "harness/child/train.py", line 210\ntorch.OutOfMemoryError: CUDA out of memory. <oom & friends>',
         )
     )
     runs.append(

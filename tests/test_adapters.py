@@ -11,8 +11,8 @@ import pytest
 import harness
 from harness import adapters, cli
 from harness.config import RunRequest
+from harness.keys import result_stem, run_key
 from harness.sweep import run_sweep
-from harness.sweep.keys import result_stem, run_key
 from harness.sweep.layout import SweepDir
 from harness.sweep.outcome import PlannedRun, parent_result
 from harness.sweep.progress import Reporter

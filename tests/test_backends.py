@@ -240,7 +240,7 @@ def test_registry_names_every_backend_once_and_config_follows_it() -> None:
 
 
 def test_liger_sets_only_its_trainer_switch(tmp_path: Path) -> None:
-    from harness.train import sft_config
+    from harness.child.train import sft_config
 
     req = tiny_request("llama", backend="liger")
     assert get("liger").trainer_args(req) == {"use_liger_kernel": True}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.sweep.caches import CACHE_VARS, cache_states, shared_cache_env
+from harness.caches import CACHE_VARS, cache_states, shared_cache_env
 
 
 def test_runs_share_the_sweeps_cache_folders_unless_the_user_set_their_own(tmp_path: Path) -> None:

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from harness import data as data_mod
-from harness import run as run_mod
 from harness import weights
 from harness.backends.hf import HF
+from harness.child import run as run_mod
 from harness.config import CandidateFile, SweepSpec, expand_sweep
 from harness.result import RunResult
 from harness.sweep import run_sweep
@@ -174,7 +174,7 @@ def test_a_timed_out_or_crashed_run_keeps_its_finished_phases(tmp_path: Path, mo
 def test_a_real_child_killed_mid_training_keeps_its_phases(tmp_path: Path, shape_cache: Path) -> None:
     req = tiny_request("llama")
     env = {"HARNESS_TEST_HOOKS": "1", "HARNESS_FAULTS": "kill@step:1", "HARNESS_CACHE": str(shape_cache)}
-    child, res_path = _child(tmp_path, "harness.run", req, env)
+    child, res_path = _child(tmp_path, "harness.child.run", req, env)
     child.start()
     outcome = child.wait(300, 1.0)
     assert outcome.signal == "SIGKILL" and outcome.injected == "kill@step:1"

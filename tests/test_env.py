@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness import env
+from harness.child import env
 from harness.fmt import machine_paths_out
 
 

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from harness import data as data_mod
-from harness import generate, weights
+from harness import weights
 from harness.backends.hf import HF
+from harness.child import generate
 from harness.config import GenerationSettings
 from tests.tiny import tiny_request
 

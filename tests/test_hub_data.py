@@ -11,7 +11,7 @@ import pytest
 from harness import cli, data
 from harness.config import DataSettings, expand_sweep, load_candidates, make_spec
 from harness.errors import UserError
-from harness.sweep.keys import data_sha256, run_key
+from harness.keys import data_sha256, run_key
 
 SHA_1 = "1" * 40
 SHA_2 = "2" * 40

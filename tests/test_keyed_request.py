@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.child.run import RunChild
 from harness.config import Candidate, load_candidates
+from harness.keys import KEY_INPUTS_ENV, key_of
 from harness.report.load import load_results
 from harness.result import KeyInputs, RunResult
-from harness.run import RunChild
-from harness.sweep.keys import KEY_INPUTS_ENV, key_of
 from tests.report_fixtures import GEMMA, make_run, write_results
 from tests.tiny import TINY, tiny_request
 
@@ -106,7 +106,7 @@ def test_report_warns_about_a_run_file_whose_request_does_not_rehash(tmp_path: P
 
 def test_report_checks_older_files_against_the_data_file_and_their_environment(tmp_path: Path) -> None:
     """No recorded key inputs: the key is rebuilt from the data file and the environment the run recorded."""
-    from harness.sweep.keys import data_sha256, package_names
+    from harness.keys import data_sha256, package_names
 
     run = make_run(GEMMA, 16)
     req = run.request

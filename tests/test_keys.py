@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.config import expand_sweep, load_candidates, load_sweep_spec, make_spec, parse_job
-from harness.sweep.keys import figure_packages, package_names, result_stem, run_key
+from harness.keys import figure_packages, package_names, result_stem, run_key
 from tests.tiny import tiny_request
 
 PACKAGES = {"torch": "2.11.0", "transformers": "5.17.0"}

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.monitor import MIB, Monitor
+from harness.child.monitor import MIB, Monitor
 from harness.nvml import nvml_index
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import env as env_mod
-from harness import run as run_mod
+from harness.child import env as env_mod
+from harness.child import run as run_mod
 from harness.result import RunResult
 from tests.tiny import TINY, tiny_request
 
@@ -119,7 +119,7 @@ def test_unsupported_is_recorded_before_anything_loads(tmp_path: Path) -> None:
 
 def test_a_failure_with_an_empty_message_names_where_it_was_raised() -> None:
     """Unsloth's default compile on the H200: `InductorError: AssertionError: ` and nothing else."""
-    from harness.run import failure_reason
+    from harness.child.run import failure_reason
 
     def inner() -> None:
         raise AssertionError  # a bare assert, as in torch._inductor.pattern_matcher

@@ -11,7 +11,7 @@ import pytest
 from harness import cli
 from harness.config import REPO_ROOT, SweepSpec, expand_sweep, load_candidates, load_sweep_spec, make_spec
 from harness.errors import UserError
-from harness.sweep.keys import result_stem, run_key
+from harness.keys import result_stem, run_key
 from tests.report_fixtures import SMOL, make_run, write_results
 
 # A fixed environment: the keys below depend only on the request (candidate entry, spec, harness code).

@@ -24,7 +24,7 @@ import pytest
 
 from harness import cli, weights
 from harness import data as data_mod
-from harness import run as run_mod
+from harness.child import run as run_mod
 from harness.errors import UserError
 from harness.quality.grades import export_sheet
 from harness.result import RunResult

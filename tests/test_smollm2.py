@@ -84,7 +84,7 @@ def test_one_real_run_in_its_own_process(tmp_path: Path, smollm2_dir: Path) -> N
     rp = tmp_path / "req.json"
     rp.write_text(req.model_dump_json())
     out = subprocess.run(
-        [sys.executable, "-m", "harness.run", "--request", str(rp), "--result", str(tmp_path / "r.json"), "--key", "k"],
+        [sys.executable, "-m", "harness.child.run", "--request", str(rp), "--result", str(tmp_path / "r.json"), "--key", "k"],
         capture_output=True, text=True, cwd=tmp_path, timeout=600,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]

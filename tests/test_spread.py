@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from harness import env
+from harness.child import env
 from harness.config import expand_sweep, load_candidates, make_spec
 from harness.report import build_report
 from harness.report.analysis import analyse

@@ -14,8 +14,9 @@ import pytest
 import torch
 
 from harness import data as data_mod
-from harness import train, weights
+from harness import weights
 from harness.backends.hf import HF
+from harness.child import train
 from harness.report.analysis import analyse
 from harness.report.analysis.timing import MEAN_NO_SHAPES, MEDIAN, run_timing
 from harness.report.load import load_results

@@ -23,6 +23,7 @@ from harness import faults
 from harness import nvml as gpu_mod
 from harness.config import Candidate, CandidateFile, RunRequest, SweepSpec, expand_sweep
 from harness.errors import UserError
+from harness.keys import canonical_json, data_sha256, package_names, sanitize
 from harness.result import RunResult
 from harness.sweep import (
     KEEP_STATUSES,
@@ -34,7 +35,6 @@ from harness.sweep import (
     run_sweep,
     should_run,
 )
-from harness.sweep.keys import canonical_json, data_sha256, package_names, sanitize
 from harness.sweep.layout import SweepDir
 from harness.sweep.outcome import PlannedRun, parent_result
 from tests.tiny import tiny_request
@@ -244,9 +244,7 @@ def test_data_sha_and_packages(tmp_path: Path):
 
 
 def test_figure_packages_imports_nothing():
-    code = (
-        "import sys; from harness.sweep.keys import figure_packages; figure_packages(); print('torch' in sys.modules)"
-    )
+    code = "import sys; from harness.keys import figure_packages; figure_packages(); print('torch' in sys.modules)"
     out = subprocess.run([PY, "-c", code], capture_output=True, text=True, cwd=REPO, check=True).stdout
     assert out.strip() == "False"
 
@@ -538,7 +536,7 @@ from harness.sweep import run_sweep, collect_results
 spec = make_spec([4, 8])
 out = run_sweep(spec, make_requests(spec), {str(tmp_path)!r}, child_module="harness.faults", progress="plain")
 collect_results(out.results_dir)
-heavy = [m for m in ("torch", "transformers", "peft", "trl", "harness.run", "unsloth") if m in sys.modules]
+heavy = [m for m in ("torch", "transformers", "peft", "trl", "harness.child.run", "unsloth") if m in sys.modules]
 print(json.dumps({{"heavy": heavy, "counts": out.counts}}))
 """
     p = subprocess.run([PY, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
@@ -642,7 +640,7 @@ def test_plain_and_rich_progress(hooks, tmp_path: Path, capsys: pytest.CaptureFi
 
 @pytest.mark.slow
 def test_real_child_oom_and_segv_rows(tmp_path: Path, shape_cache: Path, monkeypatch: pytest.MonkeyPatch):
-    """harness.run itself (tiny shape-mode llama on the CPU): an injected OOM is an `oom` row, SIGSEGV `crashed`."""
+    """harness.child.run itself (tiny shape-mode llama on the CPU): an injected OOM is an `oom` row, SIGSEGV `crashed`."""
 
     monkeypatch.setenv("HARNESS_TEST_HOOKS", "1")
     monkeypatch.setenv("HARNESS_FAULTS", "r8 ~oom@step:1,r16 ~segv@load")

@@ -13,11 +13,11 @@ from harness.backends import capability, common
 from harness.config import EmulatedGpu
 from harness.dtypes import dtype_problem, train_dtype
 from harness.errors import UserError
+from harness.keys import result_stem
 from harness.report.analysis import analyse
 from harness.report.load import load_results
 from harness.report.prices import DEFAULT_PRICES_FILE, PriceTable
 from harness.result import RunResult
-from harness.sweep.keys import result_stem
 from harness.torch_arch import arch_problem, build_runs_on
 from tests.report_fixtures import GEMMA, make_run, write_results
 from tests.tiny import tiny_request
@@ -80,7 +80,7 @@ def test_arch_check_refuses_an_m6000_under_a_build_without_maxwell() -> None:
 
 
 def test_the_run_child_marks_a_gpu_its_build_cannot_run(tmp_path: Path) -> None:
-    from harness.run import RunChild
+    from harness.child.run import RunChild
 
     child = RunChild(tiny_request("llama", device="auto"), "k", tmp_path / "r.json")
     fake = _fake_torch((5, 2), CU130, total_mib=12288)
@@ -106,7 +106,7 @@ def _fake_torch(cc: tuple[int, int], arch: list[str], total_mib: float) -> Any:
 
 
 def test_emulation_caps_the_allocator_at_the_gpu_less_its_context(tmp_path: Path) -> None:
-    from harness import emulation
+    from harness.child import emulation
     from harness.memory.coefficients import load_coefficients
 
     fake = _fake_torch((9, 0), CU130, total_mib=143771)
@@ -251,7 +251,7 @@ def test_a_run_whose_loss_becomes_nan_ends_diverged(
 ) -> None:
     """A learning rate far too high drives the tiny model's loss to inf/NaN (what fp16 overflow does on a T4):
     the run ends `diverged` at that step, with what it measured, not `ok` with a meaningless curve."""
-    from harness import run as run_mod
+    from harness.child import run as run_mod
 
     monkeypatch.chdir(tmp_path)
     req = tiny_request("llama", train={"learning_rate": 1e12, "max_steps": 6, "burn_in_steps": 1})
@@ -266,7 +266,7 @@ def test_a_run_whose_loss_becomes_nan_ends_diverged(
 
 
 def test_divergence_guard_ignores_finite_losses() -> None:
-    from harness.train import DivergenceGuard
+    from harness.child.train import DivergenceGuard
 
     guard, control, state = DivergenceGuard(), SimpleNamespace(should_training_stop=False), SimpleNamespace()
     for step, loss in ((1, 2.5), (2, 1.9), (3, float("inf")), (4, float("nan"))):

@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from harness import data as data_mod
-from harness import train, weights
+from harness import weights
 from harness.backends.hf import HF
+from harness.child import train
 from harness.config import RunRequest
 from tests.tiny import tiny_request
 

@@ -1,6 +1,6 @@
 """Does each run file's stored request still hash to its run key?
 
-A run's key is taken from its request before it runs (harness/sweep/keys.py). A request that changed
+A run's key is taken from its request before it runs (harness/keys.py). A request that changed
 afterwards (a library writing into the candidate's nested `shape_config`, as transformers did with a
 llama3 `rope_scaling`) is stored under a key it no longer has: repeats of one configuration then fall
 into two cells of the report. The key is recomputed with `keys.key_of`, the sweep's own function, from:
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from harness.keys import data_sha256, key_of, package_names
 from harness.result import KeyInputs, RunResult
-from harness.sweep.keys import data_sha256, key_of, package_names
 
 
 @dataclass

@@ -8,7 +8,7 @@ The parent never imports torch, transformers or the run module: it schedules,
 watches and records. See layout.py for the folder, runner.py for resume rules.
 """
 
-from harness.sweep.keys import figure_packages, result_stem, run_key
+from harness.keys import figure_packages, result_stem, run_key
 from harness.sweep.layout import CollectedResults, collect_results
 from harness.sweep.outcome import SweepInterrupted, SweepOutcome
 from harness.sweep.runner import KEEP_STATUSES, RETRY_STATUSES, run_sweep, should_run

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--retry-failed", action="store_true")
     p.add_argument("--rerun", action="store_true")
     p.add_argument("--timeout", type=int, default=None)
-    p.add_argument("--child-module", default="harness.run")
+    p.add_argument("--child-module", default="harness.child.run")
     p.add_argument("--gpus", type=int, nargs="+", default=None)
     p.add_argument("--executor", default="local")
     p.add_argument("--ray-address", default=None)

@@ -11,7 +11,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import deque
@@ -22,39 +21,16 @@ from pathlib import Path
 
 import psutil
 
-from harness.config import REPO_ROOT
+from harness.child_env import PASS_ENV, child_command, child_env  # noqa: F401  (re-exported)
 from harness.sweep.forkserver import ForkedProcess, ForkServer
 
 PHASE_PREFIX = "HARNESS_PHASE "
 FAULT_PREFIX = "HARNESS_FAULT fired "  # harness.faults.FIRED_PREFIX (not imported: the parent stays light)
 TAIL_LINES = 20
-# No HF_HUB_OFFLINE here: the preflight fetched the weights into the cache, and the user's own setting
-# (HF_HUB_OFFLINE=1 for cache only) passes through with the rest of the environment.
-CHILD_ENV = {"UNSLOTH_DISABLE_STATISTICS": "1", "PYTHONUNBUFFERED": "1"}
-# Passed on to Ray workers, whose environment is not the driver's.
-PASS_ENV = ("HARNESS_TEST_HOOKS", "HARNESS_FAULTS")
 
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def child_command(module: str, request: Path, result: Path, key: str) -> list[str]:
-    return [sys.executable, "-m", module, "--request", str(request), "--result", str(result), "--key", key]
-
-
-def child_env(gpu: int | None, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(CHILD_ENV)
-    root = str(REPO_ROOT)
-    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if root not in paths:
-        env["PYTHONPATH"] = os.pathsep.join([root, *paths])
-    if gpu is not None:
-        env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"  # CUDA index == NVML index
-        env["CUDA_VISIBLE_DEVICES"] = str(gpu)
-    env.update(extra or {})
-    return env
 
 
 def signal_name(returncode: int | None) -> str | None:
@@ -157,7 +133,7 @@ class ChildProcess:
         forkserver: ForkServer | None = None,
     ) -> None:
         self.cmd, self.cwd, self.env, self.log_path, self.on_phase = cmd, cwd, env, log_path, on_phase
-        self.forkserver = forkserver  # fork the run from it (cmd is `python -m harness.run ...`)
+        self.forkserver = forkserver  # fork the run from it (cmd is `python -m harness.child.run ...`)
         self.start_note: str | None = None  # why a fork fell back to a fresh interpreter
         self.tail: deque[str] = deque(maxlen=TAIL_LINES)
         self.last_phase: str | None = None

@@ -14,7 +14,7 @@ gets a freshly started interpreter as before.
 Protocol (a Unix socket, one connection a run): the client sends one JSON line
 {"argv": [...], "cwd": ..., "env": {...}} with the write end of its output pipe attached
 (SCM_RIGHTS); the server forks, the child starts a new session (so the sweep can kill its process
-group), points stdout and stderr at the pipe and runs `harness.run.main(argv)`. The server answers
+group), points stdout and stderr at the pipe and runs `harness.child.run.main(argv)`. The server answers
 {"pid": N}, then {"returncode": R} when the child has ended (negative: killed by that signal).
 
 The server ends with the sweep that started it, however the sweep ends (kill -9 included): on Linux the
@@ -48,8 +48,8 @@ import psutil
 # Not peft, nor trl's trainer (which imports peft): with bitsandbytes or torchao installed, importing peft
 # imports them, and they ask CUDA for the device's capability, which initialises CUDA in the server (seen on
 # the H100). Each run imports those itself, after its fork.
-# (transformers' TrainerCallback, and so harness.train, import peft too.)
-PRELOAD = ("torch", "transformers", "datasets", "accelerate", "harness.run", "harness.generate")
+# (transformers' TrainerCallback, and so harness.child.train, import peft too.)
+PRELOAD = ("torch", "transformers", "datasets", "accelerate", "harness.child.run", "harness.child.generate")
 NEVER_PRELOAD = ("peft", "bitsandbytes", "torchao", "unsloth", "liger_kernel")
 START_TIMEOUT_S = 180.0  # imports on a cold disk can take a while
 # `-c`, not `-m`: the sweep package imports this module already, and runpy warns about running it twice
@@ -136,8 +136,8 @@ def _child(conn: socket.socket, listener: socket.socket, req: dict[str, Any], ou
         os.chdir(req["cwd"])
         os.environ.clear()
         os.environ.update(req["env"])
-        sys.argv = ["harness.run", *req["argv"]]
-        import harness.run as run_mod
+        sys.argv = ["harness.child.run", *req["argv"]]
+        import harness.child.run as run_mod
 
         run_mod.T_START = time.perf_counter()  # the run's clock starts at its fork, not at the server's import
         code = run_mod.main(req["argv"])
@@ -272,7 +272,7 @@ class ForkServer:
         self.start_s = time.monotonic() - t0
 
     def spawn(self, argv: list[str], cwd: Path, env: dict[str, str]) -> ForkedProcess:
-        """Fork one run; `argv` are harness.run's arguments. Raises OSError when the server is gone."""
+        """Fork one run; `argv` are harness.child.run's arguments. Raises OSError when the server is gone."""
         if self.proc is None or self.proc.poll() is not None:
             raise OSError("the fork server is not running")
         read_fd, write_fd = os.pipe()

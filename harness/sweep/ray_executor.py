@@ -28,8 +28,8 @@ from typing import Any
 
 from harness.atomic import atomic_write_text
 from harness.errors import UserError
+from harness.keys import key_inputs_env
 from harness.sweep.child import PASS_ENV, ChildOutcome, ChildProcess, child_command, child_env
-from harness.sweep.keys import key_inputs_env
 from harness.sweep.outcome import PlannedRun, parent_result, result_from_child
 
 LOG_CAP_BYTES = 4 << 20  # the last 4 MiB of a child's output come back to the driver

@@ -23,15 +23,15 @@ from harness import adapters
 from harness import nvml as gpu_mod
 from harness.atomic import atomic_write_text
 from harness.backends import get as get_backend
+from harness.caches import shared_cache_env
 from harness.config import RunRequest, SweepSpec
 from harness.errors import UserError
 from harness.fmt import duration as fmt_s
+from harness.keys import data_sha256, figure_packages, key_inputs_env, key_of, result_stem
 from harness.result import KeyInputs, RunResult
 from harness.sweep import warmth
-from harness.sweep.caches import shared_cache_env
 from harness.sweep.child import ChildProcess, child_command, child_env, now_iso
 from harness.sweep.forkserver import FOLDER_PREFIX, ForkServer, clean_stale
-from harness.sweep.keys import data_sha256, figure_packages, key_inputs_env, key_of, result_stem
 from harness.sweep.layout import MANIFEST_VERSION, SweepDir, sweep_dir_for
 from harness.sweep.outcome import (
     PlannedRun,
@@ -384,7 +384,7 @@ def run_sweep(
     command: list[str] | str | None = None,
     busy_mib: float = 1024,
     busy_wait_s: float = 60,
-    child_module: str = "harness.run",
+    child_module: str = "harness.child.run",
     kill_grace_s: float = KILL_GRACE_S,
     progress: str = "auto",
     start: str = "fork",
@@ -510,7 +510,7 @@ def run_sweep(
                     forkserver = None
                     if (
                         start == "fork"
-                        and child_module == "harness.run"
+                        and child_module == "harness.child.run"
                         and any(get_backend(r.request.backend).forkable for r in to_run)
                     ):
                         forkserver = stack.enter_context(_forkserver(reporter, warnings))

@@ -12,8 +12,8 @@ from typing import Any
 
 from harness import MEASUREMENT_VERSION
 from harness.config import REPO_ROOT
+from harness.keys import installed_versions, package_names
 from harness.result import Environment
-from harness.sweep.keys import installed_versions, package_names
 
 # Recorded beside the packages in the run key (versions move memory by a third, per the device notes).
 RECORDED_TOO = ("tokenizers", "safetensors", "nvidia-ml-py", "sacrebleu", "lora-harness")

@@ -1,6 +1,6 @@
 """One run, in its own process: load, answer (base), fine-tune, answer (tuned), score, write.
 
-    python -m harness.run --request REQ.json --result OUT.json --key KEY
+    python -m harness.child.run --request REQ.json --result OUT.json --key KEY
 
 The sweep starts this module in a fresh interpreter for every run (Unsloth patches libraries
 globally, and allocator state leaks between runs). It announces `HARNESS_PHASE <name>` lines on
@@ -27,12 +27,12 @@ from typing import Any
 
 from harness import faults
 from harness.backends import get as get_backend
+from harness.caches import cache_states
 from harness.config import RunRequest
 from harness.errors import UserError
+from harness.keys import key_inputs_from_env
 from harness.phases import Phase
 from harness.result import Answer, Generation, Quality, RunResult, Weights
-from harness.sweep.caches import cache_states
-from harness.sweep.keys import key_inputs_from_env
 
 T_START = time.perf_counter()
 
@@ -144,9 +144,10 @@ class RunChild:
         lap("cuda")
 
         from harness import data as data_mod
-        from harness import env, generate, train, weights
+        from harness import weights
         from harness.backends import common
-        from harness.monitor import Monitor
+        from harness.child import env, generate, train
+        from harness.child.monitor import Monitor
 
         lap("libraries")  # transformers, peft, trl, the backend's own (the fork server preloads only some)
         self.result.environment = env.capture(gpu_index)
@@ -352,7 +353,7 @@ class RunChild:
     def gpu_support(self, torch: Any) -> str | None:
         """Before anything else touches the GPU: does this torch build carry kernels for it (else the first
         kernel fails), and, when emulating, cap the allocator at the emulated GPU's memory."""
-        from harness import emulation
+        from harness.child import emulation
         from harness.torch_arch import arch_problem
 
         cc = tuple(torch.cuda.get_device_capability())
@@ -413,7 +414,7 @@ def failure_reason(e: BaseException, phase: str | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m harness.run", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m harness.child.run", description=__doc__.splitlines()[0])
     ap.add_argument("--request", required=True, type=Path)
     ap.add_argument("--result", required=True, type=Path)
     ap.add_argument("--key", required=True)

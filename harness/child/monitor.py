@@ -6,7 +6,7 @@
     with mon.phase("train") as ph: ...    # ph.stats filled on exit
     mon.stop()
 
-A sampler process (`harness.sampler`) polls NVML (device memory used, this
+A sampler process (`harness.child.sampler`) polls NVML (device memory used, this
 process's GPU memory, the GPU's energy counter) and this process's RSS every `interval_s`
 (5 ms on a GPU, 10 ms on the CPU; at most 10 ms). Energy is the whole GPU's, from NVML's
 total-energy counter read at the phase's edges (power integrated only where there is no counter). It is a process, not a thread, so it
@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import sampler
+from harness.child import sampler
 from harness.nvml import nvml_index
 from harness.result import PhaseStats
 
@@ -53,7 +53,7 @@ class PhaseHandle:
 
 
 class Monitor:
-    """Per-phase timing and peaks; the sampling itself runs in a separate process (harness.sampler)."""
+    """Per-phase timing and peaks; the sampling itself runs in a separate process (harness.child.sampler)."""
 
     def __init__(
         self, gpu_index: int | None = None, interval_s: float | None = None, power: bool = True,
@@ -97,7 +97,7 @@ class Monitor:
             return self
         if self._shm is None:
             raise RuntimeError("a stopped monitor cannot start again; make a new one")
-        cmd = [sys.executable, "-m", "harness.sampler", "--pid", str(os.getpid()), "--shm", self._shm.name,
+        cmd = [sys.executable, "-m", "harness.child.sampler", "--pid", str(os.getpid()), "--shm", self._shm.name,
                "--interval", str(self.interval_s)]  # fmt: skip
         if self.gpu_index is not None:
             cmd += ["--gpu", str(nvml_index(self.gpu_index))]
