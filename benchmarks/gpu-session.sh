@@ -18,6 +18,10 @@
 #   fresh   the study's gemma-2-2b-it r16 with --start fresh (each run a new interpreter), in results/start-fresh
 #   startab the same cell 3 times each way, fresh and forked alternating (ABBA), in results/start-ab/{fresh,fork};
 #           then benchmarks/start-ab.py compares them (about 7 minutes)
+#   samplerab the sampler's cost where it matters (issue 28): the study's gemma-2-2b-it r16 3 times with the sampler
+#           every 5 ms (the default) and every 50 ms (HARNESS_SAMPLER_MS), alternating (ABBAAB), in
+#           results/sampler-ab/{ms5,ms50}; then benchmarks/start-ab.py --sides ms5 ms50 compares the answers
+#           (one at a time, launch-bound) and steps: if answers move by more than 1%, the default changes
 #   ohlora  benchmarks/ohlora.yaml (gemma-2-2b-it r64, plain vs Unsloth)
 #   backends benchmarks/unsloth-vs-plain.yaml: hf / unsloth / liger x none / nf4 (resumes)
 #   unsloth-default  benchmarks/unsloth-default-compile.yaml: Unsloth's shipped compile setting, once
@@ -131,6 +135,16 @@ for part in "$@"; do
       # shellcheck disable=SC2086
       sweep decide-backends python3 -m harness bench --spec benchmarks/unsloth-vs-plain.yaml \
         ${BACKENDS_ARGS:---model llama1B --backends hf unsloth} --repeats 3 --data $team_data ;;
+    samplerab)
+      n=0
+      for order in "5 50" "50 5" "5 50"; do
+        n=$((n + 1))
+        for ms in $order; do
+          HARNESS_SAMPLER_MS=$ms sweep samplerab python3 -m harness bench --spec benchmarks/seed-study.yaml \
+            --model gemma-2-2b-it --ranks 16 --repeats $n --data $team_data --results-root results/sampler-ab/ms$ms
+        done
+      done
+      python3 benchmarks/start-ab.py results/sampler-ab --sides ms5 ms50 2>&1 | tee "$out/sampler-ab.txt" ;;
     ohlora)  sweep ohlora python3 -m harness sweep benchmarks/ohlora.yaml --data $team_data ;;
     backends) sweep backends python3 -m harness sweep benchmarks/unsloth-vs-plain.yaml --data $team_data ;;
     teamgpus)

@@ -2,6 +2,7 @@
 
     python benchmarks/start-ab.py results/start-ab      # after `bash benchmarks/gpu-session.sh startab`
     python benchmarks/start-ab.py --probe 6             # the same question on the CPU alone, no GPU, ~1 minute
+    python benchmarks/start-ab.py results/sampler-ab --sides ms5 ms50   # after `gpu-session.sh samplerab`
 
 Why: issue "The sweep at the speed of its work" asks that the fork server leave a run's figures as a
 fresh interpreter would measure them. On the H200, one fresh run of the seed study's gemma-2-2b-it r16
@@ -16,6 +17,10 @@ and this script sets them side by side.
 200 steps in a freshly started interpreter and in a child forked from this process after it imported
 torch and transformers (as the fork server does), N times each way, alternating; medians of the step time.
 If forked children are slower at Python-heavy torch work on a machine, this shows it there.
+
+`--sides ms5 ms50` compares the sampler's period instead (issue 28: does sampling every 5 ms slow the
+one-at-a-time answers, which are launch-bound, against every 50 ms?): each side's runs must have recorded
+HARNESS_SAMPLER_MS at that value.
 
 Reads FOLDER/{fresh,fork}/*/runs/*.json (ok runs, no warm-ups). Prints one row per run, then per mode the
 mean steady step, one-at-a-time answer, one-time costs and train peak, and fork/fresh ratios with a 95%
@@ -63,6 +68,14 @@ def load(folder: Path) -> list[dict]:
 def started(d: dict) -> str:
     """How the run's process started: forked runs carry HARNESS_START=fork in their recorded environment."""
     return ((d.get("environment") or {}).get("env_vars") or {}).get("HARNESS_START", "fresh")
+
+
+def side_of(d: dict, side: str) -> str:
+    """What a run file says about the side it belongs to: its start, or its sampler period as msN."""
+    if side in ("fresh", "fork"):
+        return started(d)
+    ms = ((d.get("environment") or {}).get("env_vars") or {}).get("HARNESS_SAMPLER_MS")
+    return f"ms{ms}" if ms else "ms(default)"
 
 
 def figure(d: dict, name: str) -> float | None:
@@ -140,7 +153,14 @@ def probe(rounds: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("folder", type=Path, nargs="?", help="holds fresh/ and fork/ results roots")
+    ap.add_argument("folder", type=Path, nargs="?", help="holds fresh/ and fork/ results roots (or --sides A B)")
+    ap.add_argument(
+        "--sides",
+        nargs=2,
+        default=["fresh", "fork"],
+        metavar=("A", "B"),
+        help="the two subfolders, the ratio is B/A: fresh fork (default), or ms5 ms50 (sampler period)",
+    )
     ap.add_argument("--probe", type=int, metavar="N", help="the CPU probe instead: N fresh and N forked loops")
     ap.add_argument("--probe-one", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -151,15 +171,16 @@ def main(argv: list[str] | None = None) -> int:
         return probe(a.probe)
     if a.folder is None:
         ap.error("give a folder, or --probe N")
-    modes = {m: load(a.folder / m) for m in ("fresh", "fork")}
+    first, second = a.sides
+    modes = {m: load(a.folder / m) for m in (first, second)}
     if not all(modes.values()):
-        print(f"{a.folder}: need ok runs under both fresh/ and fork/ (found "
+        print(f"{a.folder}: need ok runs under both {first}/ and {second}/ (found "
               f"{', '.join(f'{m} {len(r)}' for m, r in modes.items())})", file=sys.stderr)  # fmt: skip
         return 2
     for m, runs in modes.items():  # a sweep whose fork server could not start ran fresh interpreters instead
-        wrong = [d["label"] for d in runs if started(d) != m]
+        wrong = [d["label"] for d in runs if side_of(d, m) != m]
         if wrong:
-            print(f"{a.folder / m}: {len(wrong)} run(s) did not start as '{m}' (each run records its start)",
+            print(f"{a.folder / m}: {len(wrong)} run(s) did not run as '{m}' (each run records its start and sampler)",
                   file=sys.stderr)  # fmt: skip
             return 2
     settings = {json.dumps(d["effective"], sort_keys=True) for runs in modes.values() for d in runs}
@@ -175,16 +196,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{m:<6} {d['request'].get('repeat', 0) + 1:>6} {d['started_at'][:19]:<20} {vals}")
     print()
     for k in FIGURES:
-        fresh, fork = ([v for d in modes[m] if (v := figure(d, k)) is not None] for m in ("fresh", "fork"))
-        if not fresh or not fork:
+        va, vb = ([v for d in modes[m] if (v := figure(d, k)) is not None] for m in (first, second))
+        if not va or not vb:
             continue
-        r, lo, hi = ratio_ci(fork, fresh)
-        if min(len(fresh), len(fork)) < 2:
+        r, lo, hi = ratio_ci(vb, va)
+        if min(len(va), len(vb)) < 2:
             verdict = "one run on a side: no interval, no verdict"
         else:
-            verdict = "no difference measured" if lo <= 1.0 <= hi else ("fork higher" if lo > 1 else "fork lower")
+            verdict = (
+                "no difference measured" if lo <= 1.0 <= hi else (f"{second} higher" if lo > 1 else f"{second} lower")
+            )
         print(
-            f"{k:<30} fresh {mean(fresh):.3f}  fork {mean(fork):.3f}  fork/fresh {r:.3f} [{lo:.3f}, {hi:.3f}]  {verdict}"
+            f"{k:<30} {first} {mean(va):.3f}  {second} {mean(vb):.3f}  {second}/{first} {r:.3f} [{lo:.3f}, {hi:.3f}]"
+            f"  {verdict}"
         )
     return 0
 

@@ -200,3 +200,18 @@ def test_50ms_gpu_spike_is_caught() -> None:
     finally:
         mon.stop()
     assert ph.stats.nvml_process_peak_mib - before.nvml_process_peak_mib >= 500
+
+
+def test_sampler_period_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """$HARNESS_SAMPLER_MS sets the period for the sampler A/B (up to 100 ms); bad values are named."""
+    from harness.child.monitor import Monitor, interval_from_env
+
+    monkeypatch.delenv("HARNESS_SAMPLER_MS", raising=False)
+    assert interval_from_env() is None
+    assert Monitor(gpu_index=None).interval_s == pytest.approx(0.010)
+    monkeypatch.setenv("HARNESS_SAMPLER_MS", "50")
+    assert Monitor(gpu_index=None).interval_s == pytest.approx(0.050)
+    for bad in ("0", "500", "fast"):
+        monkeypatch.setenv("HARNESS_SAMPLER_MS", bad)
+        with pytest.raises(ValueError, match=f"HARNESS_SAMPLER_MS={bad}: give"):
+            interval_from_env()

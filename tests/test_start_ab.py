@@ -71,4 +71,25 @@ def test_a_fork_folder_whose_runs_started_fresh_is_refused(tmp_path: Path, capsy
     d["environment"] = {"env_vars": {}}
     (tmp_path / "fork" / "s" / "runs" / "r1.json").write_text(json.dumps(d))
     assert start_ab.main([str(tmp_path)]) == 2
-    assert "1 run(s) did not start as 'fork'" in capsys.readouterr().err
+    assert "1 run(s) did not run as 'fork'" in capsys.readouterr().err
+
+
+def test_sampler_sides_compare_answers_and_refuse_a_run_at_another_period(tmp_path: Path, capsys) -> None:
+    """--sides ms5 ms50: the sampler A/B; each run must have recorded its period (HARNESS_SAMPLER_MS)."""
+    for i in range(3):
+        for ms, answer in (("5", 3.0 + 0.01 * i), ("50", 2.7 + 0.01 * i)):
+            _run(tmp_path / f"ms{ms}", f"r{i}", 0.2, i)
+            f = tmp_path / f"ms{ms}" / "s" / "runs" / f"r{i}.json"
+            d = json.loads(f.read_text())
+            d["environment"] = {"env_vars": {"HARNESS_SAMPLER_MS": ms}}
+            d["generation"] = [{"stage": "tuned", "latency_s_per_answer": answer}]
+            f.write_text(json.dumps(d))
+    assert start_ab.main([str(tmp_path), "--sides", "ms5", "ms50"]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("answer s"))
+    assert "ms50/ms5 0.9" in line and line.endswith("ms50 lower")
+    f = tmp_path / "ms50" / "s" / "runs" / "r0.json"
+    d = json.loads(f.read_text())
+    d["environment"] = {"env_vars": {}}  # ran at the default period: not this side
+    f.write_text(json.dumps(d))
+    assert start_ab.main([str(tmp_path), "--sides", "ms5", "ms50"]) == 2
+    assert "did not run as 'ms50'" in capsys.readouterr().err

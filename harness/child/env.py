@@ -22,6 +22,7 @@ RECORDED_TOO = ("tokenizers", "safetensors", "nvidia-ml-py", "sacrebleu", "lora-
 RECORDED_ENV = (
     "CUDA_VISIBLE_DEVICES", "PYTORCH_CUDA_ALLOC_CONF", "UNSLOTH_BLOCK_COMPILE", "UNSLOTH_COMPILE_DISABLE",
     "UNSLOTH_DISABLE_STATISTICS", "HF_HUB_OFFLINE", "OMP_NUM_THREADS", "TOKENIZERS_PARALLELISM", "HARNESS_START",
+    "HARNESS_SAMPLER_MS",  # the sampler's period, where not the default (child/monitor.py)
     "HARNESS_TEST_HOOKS", "HARNESS_FAULTS",  # injected faults: a run under them is marked (RunResult.injected)
 )  # fmt: skip
 
