@@ -83,6 +83,28 @@ def test_the_report_shows_the_spread_between_repeats(tmp_path: Path) -> None:
     assert "0.300 / 0.430 (1.43x)" in report and "2 machine boots" in report
 
 
+def test_the_answer_says_when_its_leaders_ran_once_or_on_two_machines(tmp_path: Path) -> None:
+    """The first choice ran once while another configuration's repeats lie 1.43x apart, and the two leaders ran
+    on different boots: "What would change it" says both, so "first in 100%" is not read as settled."""
+    from tests.report_fixtures import QWEN
+
+    runs = [
+        _run("hf", BOOT_A, 0, 0.30),
+        _run("hf", BOOT_A, 1, 0.33),
+        _run("hf", BOOT_A, 2, 0.43),
+        make_run(QWEN, 16, steady=[0.10] * 20, burn=[0.1] * 2, env={"boot_id": BOOT_B}),
+    ]
+    folder = write_results(tmp_path / "r", runs)
+    d = analyse(load_results(folder), NO_PRICES).decision
+    text = " ".join(d.changes)
+    assert "qwen2.5-1.5b-instruct r16 hf none ran once" in text and "lie up to 1.43x apart" in text
+    assert "ran on 2 machine boots: part of their difference may be the machines'" in text
+
+    same = [*runs[:3], make_run(QWEN, 16, steady=[0.10] * 20, burn=[0.1] * 2, env={"boot_id": BOOT_A})]
+    d = analyse(load_results(write_results(tmp_path / "s", same)), NO_PRICES).decision
+    assert "ran once" in " ".join(d.changes) and "machine boots" not in " ".join(d.changes)
+
+
 def test_repeats_are_planned_interleaved_in_configuration_order(monkeypatch: pytest.MonkeyPatch) -> None:
     from harness.sweep import runner
 

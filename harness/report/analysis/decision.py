@@ -21,6 +21,7 @@ import numpy as np
 
 from harness.fmt import human_time, join_and
 from harness.report.analysis.cells import Cell
+from harness.report.analysis.machines import machines
 from harness.report.analysis.stats import Est
 
 TERMS = ("leaderboard", "quality", "time", "memory")
@@ -270,10 +271,37 @@ def _changes(d: Decision) -> list[str]:
             "configurations without an ok run are not in the choice: "
             + join_and(f"{c.label} ({c.status_text})" for c in d.unranked)
         )
+    out += _unmeasured_spread(d)
     if all(c.cell.repeats <= 1 for c in d.rows):
         out.append(
             "one run per configuration: run-to-run variation (another machine, a cold cache) is not in these"
             " intervals; repeats of the deciding configurations (the `repeats` axis) would measure it"
+        )
+    return out
+
+
+def _unmeasured_spread(d: Decision) -> list[str]:
+    """Where the two leading models' best configurations leave spread out: one of them ran once while repeats
+    elsewhere in the folder show how far runs of one configuration lie apart, or the two ran on different
+    machine boots (their difference then holds the machines' too)."""
+    if len(d.models) < 2:
+        return []
+    top = [d.models[0].best.cell, d.models[1].best.cell]
+    out: list[str] = []
+    ratios = [r for c in d.rows if (sp := c.cell.spread) is not None and (r := sp.ratio) is not None]
+    once = [c for c in top if c.repeats <= 1]
+    if once and ratios:
+        one = len(once) == 1
+        out.append(
+            f"{join_and(c.label for c in once)} ran once: {'its' if one else 'their'} interval holds no run-to-run"
+            f" spread, while repeats of one configuration here lie up to {max(ratios):.2f}x apart; repeat"
+            f" {'it' if one else 'them'} (`lora-harness deciding`)"
+        )
+    both = machines([*top[0].ok_runs, *top[1].ok_runs])
+    if both.differ is True:
+        out.append(
+            f"{top[0].label} and {top[1].label} ran on {both.text}: part of their difference may be the machines',"
+            " which can differ more than repeats on one machine; run both on one machine, interleaved"
         )
     return out
 
