@@ -134,6 +134,14 @@ class Backend:
     kbit_casts_fp32: ClassVar[bool] = False  # nf4: the parameters it does not quantise are cast to fp32
     offloaded_checkpointing: ClassVar[tuple[str, ...]] = ()  # its checkpointing modes that keep no layer input
 
+    def effective_facts(self, load_info: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+        """Its own fields of the run's `Effective` (what it loaded, the switches `process_env` set)."""
+        return {}
+
+    def checkpointing_read_back(self, model: Any) -> str | None:
+        """Its own checkpointing mode when the live model shows it armed (the run's read-back), else None."""
+        return None
+
     def candidate_fact(self, candidate: Any) -> str:
         """What `candidate_column` shows for a candidate."""
         return ""

@@ -82,6 +82,17 @@ class Unsloth(Backend):
         """Whether Unsloth has a native patch for the candidate's architecture (`unsloth_native`)."""
         return "native" if candidate.unsloth_native else "generic"
 
+    def effective_facts(self, load_info: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+        """`Effective.unsloth_path` (native or generic) and `unsloth_env` (the compile switches it ran with)."""
+        return {"unsloth_path": load_info.get("unsloth_path"), "unsloth_env": env or None}
+
+    def checkpointing_read_back(self, model: Any) -> str | None:
+        """ "unsloth" when its offloading variant is armed (its `prepare_model_for_training` marks
+        `_offloaded_gradient_checkpointing` on the modules)."""
+        if any(getattr(m, "_offloaded_gradient_checkpointing", False) for m in model.modules()):
+            return "unsloth"
+        return None
+
     def process_env(self, request: RunRequest) -> dict[str, str]:
         env = {"UNSLOTH_DISABLE_STATISTICS": "1", **compile_env(request.unsloth)}  # type: ignore[attr-defined]
         os.environ.update(env)

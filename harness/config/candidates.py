@@ -44,7 +44,7 @@ class Candidate(Strict):
     lora_target_modules: list[str] = Field(min_length=1)
     prompt_template: str = "### 질문: {question} ### 답변:"
     trust_remote_code: bool = False  # the candidate needs it; the user must still pass --trust-remote-code
-    unsloth_native: bool = False  # Unsloth has a native patch for this architecture
+    unsloth_native: bool = False  # that backend has a native patch for this architecture (its `candidate_fact`)
     weights: Literal["hub", "gguf-package"] = "hub"
     gguf: GgufSource | None = None
     published: PublishedFigures | None = None

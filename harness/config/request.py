@@ -90,7 +90,7 @@ class _RequestHead(Strict):
     generation: GenerationSettings = GenerationSettings()
 
 
-# Each backend's own settings section (`unsloth: UnslothSettings`), in registry order, after `generation` as the
+# Each backend's own settings section (`Backend.settings_field`: `settings_model`), in registry order, after `generation` as the
 # field was written before backends declared it, so that result files and run keys stay as they were.
 _RequestWithBackends: Any = create_model(
     "_RequestWithBackends",
