@@ -1,9 +1,11 @@
 """Compile caches shared by the runs of one sweep, so that only the first run pays a cold compile.
 
-torch.compile (Inductor), Triton's kernels (Liger, Unsloth, bitsandbytes' autotuning) and Unsloth's
-generated modules each keep a cache on disk. The sweep points them at `<sweep>/cache/` unless the user
+torch.compile (Inductor), Triton's kernels (the Triton backends', bitsandbytes' autotuning) and a backend's
+own generated modules (`Backend.compile_caches`) each keep a cache on disk. The sweep points them at `<sweep>/cache/` unless the user
 set them already; each run records whether a cache was cold (absent or empty) or warm when it started,
 and the time its first steps spent compiling stays in its one-time costs (the burn-in steps).
+
+Floor 1 (beside the backends, whose caches it names): the sweep and the run child both use it.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from harness.backends import COMPILE_CACHES
+
+# name -> the variable naming its folder: torch's own, then each backend's (from the registry)
 CACHE_VARS = {
     "inductor": "TORCHINDUCTOR_CACHE_DIR",
     "triton": "TRITON_CACHE_DIR",
-    "unsloth": "UNSLOTH_COMPILE_LOCATION",  # unsloth_zoo: where it writes unsloth_compiled_cache
+    **COMPILE_CACHES,
 }
 
 

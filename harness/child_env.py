@@ -1,7 +1,7 @@
 """How a run child is started, for both sides: its command line and its environment.
 
-Bottom floor: the sweep starts children with it, and `model_spec` probes a model folder in a child with the
-same environment. No harness imports but `project`.
+Floor 1: the sweep starts children with it, and `model_spec` probes a model folder in a child with the
+same environment. No harness imports but `project` and the backend registry (each backend's child variables).
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ import os
 import sys
 from pathlib import Path
 
+from harness.backends import CHILD_ENV as BACKEND_CHILD_ENV
 from harness.project import project_root
 
 # No HF_HUB_OFFLINE here: the preflight fetched the weights into the cache, and the user's own setting
 # (HF_HUB_OFFLINE=1 for cache only) passes through with the rest of the environment.
-CHILD_ENV = {"UNSLOTH_DISABLE_STATISTICS": "1", "PYTHONUNBUFFERED": "1"}
+CHILD_ENV = {**BACKEND_CHILD_ENV, "PYTHONUNBUFFERED": "1"}
 # Passed on to Ray workers, whose environment is not the driver's.
 PASS_ENV = ("HARNESS_TEST_HOOKS", "HARNESS_FAULTS")
 

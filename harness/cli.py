@@ -29,9 +29,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness import flags
+from harness import backends, flags
 from harness.backends import NAMES as BACKEND_NAMES
-from harness.backends import QUANTS
+from harness.backends import PLAIN, QUANTS
 from harness.config import (
     CANDIDATES_FILE,
     REPO_ROOT,
@@ -47,9 +47,11 @@ from harness.config import (
     parse_job,
 )
 from harness.errors import EXIT_USER_ERROR, UserError, UserErrors
+from harness.flags import setting_axes_given
+from harness.labels import run_label
 from harness.memory import cli as memory_cli
 from harness.overrides import apply_sets
-from harness.setting_axes import add_setting_axes, setting_axes_given, setting_flags
+from harness.setting_axes import add_setting_axes, setting_flags
 
 DEFAULT_SPEC = REPO_ROOT / "benchmarks" / "cpu-default.yaml"
 STUDY_SPEC = REPO_ROOT / "benchmarks" / "seed-study.yaml"
@@ -151,8 +153,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         o["trust_remote_code"] = True
     if getattr(args, "save_adapters", False):
         o["save_adapter"] = True
-    if getattr(args, "unsloth_compile", None):
-        put("unsloth.compile", args.unsloth_compile)
+    for path, value in backends.flag_settings(args).items():  # each backend's own options, from the registry
+        put(path, value)
     return o
 
 
@@ -324,12 +326,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     cands = load_candidates(CANDIDATES_FILE)
     t = Table(title=f"candidates ({CANDIDATES_FILE.name})")
-    for col in ("name", "hub id", "params", "Ko-LLM avg", "family", "license", "weights", "unsloth"):
+    columns = [b for b in backends.REGISTRY.values() if b.candidate_column]  # a backend's own fact per candidate
+    for col in ("name", "hub id", "params", "Ko-LLM avg", "family", "license", "weights",
+                *(b.candidate_column for b in columns)):  # fmt: skip
         t.add_column(col)
     for c in cands.candidates:
         t.add_row(
             c.name, c.hub_id, f"{c.params_b:.2f} B", "-" if c.ko_llm_avg is None else f"{c.ko_llm_avg:.2f}",
-            c.family, c.license, c.weights, "native" if c.unsloth_native else "generic",
+            c.family, c.license, c.weights, *(b.candidate_fact(c) for b in columns),
         )  # fmt: skip
     Console().print(t)
     print("--model also takes a hub id (org/name) or a local model folder; --candidates FILE a list of your own")
@@ -394,7 +398,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     spec = _apply(study, args, "command line", name=f"bench-{what}-{weights}", weights=weights,
                   description=f"make bench MODEL={args.model or args.candidates} with the seed study's settings",
                   axes={"candidates": models, "ranks": args.ranks or [16, 32, 64],
-                        "backends": args.backends or ["hf"], "quants": args.quants or ["none"],
+                        "backends": args.backends or [PLAIN], "quants": args.quants or ["none"],
                         **setting_axes_given(args)})  # fmt: skip
     return _sweep(spec, f"--model {args.model}" if args.model else f"--candidates {args.candidates}", args)
 
@@ -402,7 +406,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     study = load_sweep_spec(STUDY_SPEC)
     short = _short(args.model)
-    name = args.name or f"run-{short}-r{args.rank}-{args.backend}-{args.quant}-{args.weights or 'real'}"
+    name = args.name or "run-" + run_label(
+        short, args.rank, args.backend, args.quant, [args.weights or "real"], sep="-"
+    )
     spec = _apply(study, args, "command line", name=name, weights=args.weights or "real",
                   axes={"candidates": [args.model], "ranks": [args.rank], "backends": [args.backend],
                         "quants": [args.quant], **setting_axes_given(args)})  # fmt: skip
@@ -517,7 +523,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gen-batch", type=int, help="prompts per generate() call")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--trust-remote-code", action="store_true", help="allow a candidate's own model code to run")
-    p.add_argument("--unsloth-compile", choices=["default", "block_off", "all_off"])
+    backends.add_flags(p)  # each backend's own options, from the registry
     p.add_argument(
         "--emulate", nargs="+", metavar="GPU",
         help="measure as if on a smaller GPU of the price file's fits table (e.g. T4 M6000): its memory caps the"
@@ -572,7 +578,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="one run, in its own process")
     p.add_argument("--model", required=True, help="a candidate name, hub id (org/name) or model folder")
     p.add_argument("--rank", type=int, default=16)
-    p.add_argument("--backend", choices=BACKEND_NAMES, default="hf")
+    p.add_argument("--backend", choices=BACKEND_NAMES, default=PLAIN)
     p.add_argument("--quant", choices=QUANTS, default="none")
     p.add_argument("--name", help="results folder name")
     _add_run_options(p)

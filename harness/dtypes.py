@@ -6,7 +6,7 @@ No torch import: the sweep's parent, the report and `lora-harness fits` apply th
              fp32 on the CPU (bf16 matmuls there are slow)
     bf16  -> only where native: torch 2.11-2.13's `torch.cuda.is_bf16_supported()` says True on any GPU
              that can hold a bf16 tensor (`including_emulation=True`), so a T4 or an M6000 would train in
-             emulated bf16, without tensor cores, which neither the team's notebooks nor Unsloth would do
+             emulated bf16, without tensor cores, which neither the team's notebooks nor any backend would do
     fp16  -> anywhere on a GPU, with a loss scaler (the trainer's GradScaler); Maxwell (5.x) has no fast
              fp16 math: it halves memory there, not time
     fp32  -> anywhere

@@ -24,8 +24,8 @@ from pathlib import Path
 from harness.backends import REGISTRY, get
 from harness.config import RunRequest
 from harness.data import file_sha256, hub_ref, resolve_data_path
+from harness.labels import repeat_tail, run_label
 from harness.result import KeyInputs
-from harness.setting_axes import setting_tags
 
 # Every run uses these; a backend adds its own (`Backend.packages`), nf4 adds bitsandbytes.
 CORE_PACKAGES = ("torch", "transformers", "peft", "trl", "datasets", "accelerate", "gguf")
@@ -124,12 +124,10 @@ def sanitize(text: str) -> str:
 def result_stem(request: RunRequest, key: str) -> str:
     """`<candidate>-r<rank>-<backend>-<quant>[-<settings>][-rep<N>|-warmup]-<key[:12]>`, safe as a file name;
     <settings> names what a sweep axis varies (e.g. `b2-len512`), nothing when no setting axis varies."""
-    tail = "-warmup" if request.warmup else (f"-rep{request.repeat + 1}" if request.repeat else "")
-    settings = "".join(f"-{t}" for t in setting_tags(request.train, request.varied))
+    tags = request.tags()  # the varied settings, an emulated run's dtype given once; then '-as-T4'
     if request.emulate is not None:  # '-as-T4', '-fp32-as-Quadro_M6000' (a dtype no axis names)
-        given = request.train.dtype != "auto" and "dtype" not in request.varied
-        settings += (f"-{request.train.dtype}" if given else "") + f"-as-{request.emulate.name}"
-    prefix = sanitize(
-        f"{request.candidate.name}-r{request.lora.rank}-{request.backend}-{request.quant}{settings}{tail}"
-    )[:120]
+        tags.append(f"as-{request.emulate.name}")
+    label = run_label(request.candidate.name, request.lora.rank, request.backend, request.quant, tags, sep="-",
+                      tail=repeat_tail(request.repeat, request.warmup, sep="-"))  # fmt: skip
+    prefix = sanitize(label)[:120]
     return f"{prefix}-{sanitize(key.removeprefix('warmup-')[:12])}"

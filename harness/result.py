@@ -180,7 +180,9 @@ class Environment(Model):
     # inherits its server's process state, so these are where a fork would differ from a fresh start.
     cpu_threads: dict[str, int] = {}
     env_vars: dict[str, str] = {}
-    compile_caches: dict[str, str] = {}  # inductor / triton / unsloth -> "cold" or "warm" when the run started
+    compile_caches: dict[
+        str, str
+    ] = {}  # a cache's name (harness.caches.CACHE_VARS) -> "cold" or "warm" when the run started
     monitor: str | None = None  # how memory and power were sampled
     measurement_version: str | None = None  # harness.MEASUREMENT_VERSION
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from harness.backends import CHECKPOINTING_MODES
+
 
 @dataclass(frozen=True)
 class SettingAxis:
@@ -38,7 +40,8 @@ BY_FIELD = {a.field: a for a in SETTING_AXES}
 
 
 def setting_tag(field: str, value: Any) -> str:
-    """'b2', 'len512', 'gc' / 'no-gc' / 'gc-unsloth', 'bf16': short enough for a label and a file name."""
+    """'b2', 'len512', 'gc' / 'no-gc' / 'gc-<a backend's own mode>', 'bf16': short enough for a label and a file
+    name."""
     if field == "batch_size":
         return f"b{value}"
     if field == "max_length":
@@ -70,35 +73,11 @@ def add_setting_axes(p: argparse.ArgumentParser) -> None:
     helps = {
         "batch_size": "per-device training batch size(s): one run per value",
         "max_length": "training max_length(s) in tokens: one run per value",
-        "gradient_checkpointing": "on, off or unsloth: one run per value",
+        "gradient_checkpointing": f"on, off or {' or '.join(CHECKPOINTING_MODES)}: one run per value",
         "dtype": "auto, bf16, fp16 or fp32: one run per value",
     }
     for a in SETTING_AXES:
         p.add_argument(a.flag, a.alias, dest=a.axis, nargs="+", metavar="V", help=helps[a.field])
-
-
-def setting_axes_given(args: argparse.Namespace) -> dict[str, list[Any]]:
-    """The setting axes given on the command line, each value read as a YAML scalar (`on` -> true) and
-    checked against the setting's own field; a bad value is a one-line error naming the flag."""
-    from pydantic import ValidationError
-
-    from harness.config import TrainSettings, field_adapter
-    from harness.errors import UserError
-
-    out: dict[str, list[Any]] = {}
-    for a in SETTING_AXES:
-        given = getattr(args, a.axis, None)
-        if not given:
-            continue
-        adapter = field_adapter(TrainSettings, a.field)
-        values = []
-        for text in given:
-            try:
-                values.append(adapter.validate_python(yaml_scalar(text)))
-            except ValidationError as e:
-                raise UserError(f"{a.flag} {text}: {e.errors()[0]['msg']} ({a.section}.{a.field})") from None
-        out[a.axis] = values
-    return out
 
 
 def yaml_scalar(text: str) -> Any:

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from dataclasses import dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from harness.config import RunRequest
     from harness.weights import ResolvedWeights
 
@@ -67,6 +70,34 @@ def bnb_capability_problem(what: str, gpu: GpuInfo, version: str | None) -> str 
     )
 
 
+@dataclass(frozen=True)
+class BackendFlag:
+    """A command-line option of a backend's own (`--unsloth-compile`), added to the run commands' parser from
+    the registry; its value goes to one field of the request (`unsloth.compile`)."""
+
+    flag: str  # as typed: "--unsloth-compile"
+    field: str  # the request's field path it sets
+    choices: tuple[str, ...] | None = None
+    help: str | None = None
+
+    @property
+    def dest(self) -> str:
+        """argparse's attribute name: "unsloth_compile"."""
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+@dataclass(frozen=True)
+class PublishedClaim:
+    """A backend's own published figures, set beside ours in the report's backends section and plot."""
+
+    text: str  # the claim as a sentence
+    settings: dict[str, Any]  # what it was measured at (quant, per_device_batch, grad_accum, lora_rank)
+    step_ratio: float  # backend / plain steady step time it claims (a dashed line in the plot)
+    step_label: str
+    memory_ratio: float  # backend / plain peak memory it claims
+    memory_label: str
+
+
 class Backend:
     """Defaults describe plain transformers + peft; a backend overrides what it does differently."""
 
@@ -81,6 +112,39 @@ class Backend:
     checkpointing_modes: ClassVar[tuple[str, ...]] = ()  # its own gradient-checkpointing modes, beyond true/false
     can_merge: ClassVar[bool] = False  # merge_and_unload before generating is supported
     forkable: ClassVar[bool] = True  # may start from the sweep's fork server (False: must import first)
+    # modules the fork server imports for it (forkable backends only; the union of them, see harness.backends)
+    preloads: ClassVar[tuple[str, ...]] = ()
+    # modules the fork server must never import: they patch libraries or touch CUDA when imported
+    never_preload: ClassVar[tuple[str, ...]] = ()
+    compile_caches: ClassVar[dict[str, str]] = {}  # its own compile caches: name -> the variable naming the folder
+    child_env: ClassVar[dict[str, str]] = {}  # variables every run child gets (set before any import)
+    recorded_env: ClassVar[tuple[str, ...]] = ()  # variables that change what it does, recorded when set
+    shown_packages: ClassVar[tuple[str, ...]] = ()  # package names the report's environment shows for it
+    # its own settings: a section of the request (`request.<settings_field>`), with its own CLI flags
+    settings_field: ClassVar[str | None] = None
+    settings_model: ClassVar[type[BaseModel] | None] = None
+    flags: ClassVar[tuple[BackendFlag, ...]] = ()
+    claim: ClassVar[PublishedClaim | None] = None
+    title: ClassVar[str] = ""  # its name in prose ("Unsloth"); "" for the plain backend
+    candidate_column: ClassVar[str | None] = None  # a column of `lora-harness list` (see `candidate_fact`)
+
+    # ---- the memory model's terms (harness.memory.model)
+    memory_calibrated: ClassVar[bool] = False  # the fitted coefficients were measured with this backend's runs
+    holds_logits: ClassVar[bool] = True  # the loss holds the vocabulary-sized logits (fused kernels do not)
+    kbit_casts_fp32: ClassVar[bool] = False  # nf4: the parameters it does not quantise are cast to fp32
+    offloaded_checkpointing: ClassVar[tuple[str, ...]] = ()  # its checkpointing modes that keep no layer input
+
+    def effective_facts(self, load_info: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+        """Its own fields of the run's `Effective` (what it loaded, the switches `process_env` set)."""
+        return {}
+
+    def checkpointing_read_back(self, model: Any) -> str | None:
+        """Its own checkpointing mode when the live model shows it armed (the run's read-back), else None."""
+        return None
+
+    def candidate_fact(self, candidate: Any) -> str:
+        """What `candidate_column` shows for a candidate."""
+        return ""
 
     # ------------------------------------------------------------ before the run (no torch)
     def check(self, request: RunRequest, gpu: GpuInfo | None) -> str | None:

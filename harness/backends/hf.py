@@ -15,6 +15,9 @@ class HF(Backend):
     name = "hf"
     description = "plain transformers + peft + trl"
     can_merge: ClassVar[bool] = True
+    preloads: ClassVar[tuple[str, ...]] = ("transformers", "datasets", "accelerate")
+    memory_calibrated: ClassVar[bool] = True  # harness/memory/coefficients.yaml was fitted on plain runs
+    kbit_casts_fp32: ClassVar[bool] = True  # prepare_model_for_kbit_training casts what it did not quantise
 
     def load(self, request: RunRequest, weights: ResolvedWeights, device: str, dtype: Any) -> tuple[Any, Any, dict]:
         import torch

@@ -22,6 +22,14 @@ class Liger(HF):
     site_packages: ClassVar[tuple[str, ...]] = ("liger-kernel==0.8.5",)  # 0.9 MB, pure Python; triton is there
     needs_gpu: ClassVar[bool] = True
     min_compute_capability: ClassVar[tuple[int, int] | None] = (7, 0)  # Triton; the team's Quadro M6000 is 5.2
+    never_preload: ClassVar[tuple[str, ...]] = ("liger_kernel",)
+    shown_packages: ClassVar[tuple[str, ...]] = ("liger_kernel",)
+    title: ClassVar[str] = "Liger"
+    memory_calibrated: ClassVar[bool] = False
+    holds_logits: ClassVar[bool] = False  # its fused linear cross-entropy never holds the logits
+    # Its nf4 path is the plain one (prepare_model_for_kbit_training), but the memory model has always predicted
+    # it without that fp32 cast (no nf4 Liger run measured); kept so that its predictions do not move.
+    kbit_casts_fp32: ClassVar[bool] = False
 
     def trainer_args(self, request: RunRequest) -> dict[str, Any]:
         return {"use_liger_kernel": True}

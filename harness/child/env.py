@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import MEASUREMENT_VERSION
+from harness.backends import RECORDED_ENV as BACKEND_RECORDED_ENV
 from harness.config import REPO_ROOT
 from harness.keys import installed_versions, package_names
 from harness.result import Environment
@@ -19,9 +20,10 @@ from harness.result import Environment
 RECORDED_TOO = ("tokenizers", "safetensors", "nvidia-ml-py", "sacrebleu", "lora-harness")
 
 # Environment variables that change what a backend does; recorded when set.
+# (Their order is the order of a result's `env_vars`: each backend's own come after the allocator's.)
 RECORDED_ENV = (
-    "CUDA_VISIBLE_DEVICES", "PYTORCH_CUDA_ALLOC_CONF", "UNSLOTH_BLOCK_COMPILE", "UNSLOTH_COMPILE_DISABLE",
-    "UNSLOTH_DISABLE_STATISTICS", "HF_HUB_OFFLINE", "OMP_NUM_THREADS", "TOKENIZERS_PARALLELISM", "HARNESS_START",
+    "CUDA_VISIBLE_DEVICES", "PYTORCH_CUDA_ALLOC_CONF", *BACKEND_RECORDED_ENV, "HF_HUB_OFFLINE", "OMP_NUM_THREADS",
+    "TOKENIZERS_PARALLELISM", "HARNESS_START",
     "HARNESS_SAMPLER_MS",  # the sampler's period, where not the default (child/monitor.py)
     "HARNESS_TEST_HOOKS", "HARNESS_FAULTS",  # injected faults: a run under them is marked (RunResult.injected)
 )  # fmt: skip

@@ -2,8 +2,8 @@
 
     python -m harness.child.run --request REQ.json --result OUT.json --key KEY
 
-The sweep starts this module in a fresh interpreter for every run (Unsloth patches libraries
-globally, and allocator state leaks between runs). It announces `HARNESS_PHASE <name>` lines on
+The sweep starts this module in a fresh interpreter for every run (a backend may patch
+libraries globally, and allocator state leaks between runs). It announces `HARNESS_PHASE <name>` lines on
 stdout, writes a RunResult atomically whatever the outcome (ok, oom, unsupported, mismatch, failed)
 and exits 0 when it did. Only a hard death (signal) leaves the result to the parent.
 """
@@ -116,7 +116,7 @@ class RunChild:
             self.finish("unsupported", reason)
             return
 
-        backend_env = backend.process_env(req)  # before torch: Unsloth must patch the libraries first
+        backend_env = backend.process_env(req)  # before torch: a backend may patch the libraries first
 
         import torch
 
@@ -310,8 +310,7 @@ class RunChild:
             "attention": common.attention_kernel(model),
             "lora_targets": lora_info.get("lora_targets"),
             "quantized_modules": load_info.get("quantized_modules"),
-            "unsloth_path": load_info.get("unsloth_path"),
-            "unsloth_env": backend_env or None,
+            **backend.effective_facts(load_info, backend_env),  # the backend's own (its load path, switches)
             **counts,
         }
         self.result.effective = train.read_effective(trainer, req, len(train_rows), extra)

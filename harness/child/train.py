@@ -121,7 +121,7 @@ def expected_steps(n_rows: int, request: RunRequest, world: int = 1) -> int:
 def sft_config(
     request: RunRequest, out_dir: Path, device: str, dtype: torch.dtype, backend_args: dict[str, Any] | None = None
 ) -> Any:
-    """Every argument explicit; `backend_args` are the backend's own (e.g. Liger's use_liger_kernel)."""
+    """Every argument explicit; `backend_args` are the backend's own (`Backend.trainer_args`), over trl's defaults."""
     from trl import SFTConfig
 
     t = request.train
@@ -138,7 +138,7 @@ def sft_config(
         weight_decay=t.weight_decay,
         optim=t.optimizer,
         max_length=t.max_length,
-        # Unsloth's "unsloth" checkpointing is set on the model by get_peft_model; the trainer must not add its own.
+        # a backend's own checkpointing mode is set on the model by its adapter step; the trainer must not add its own.
         gradient_checkpointing=(gc is True),
         gradient_checkpointing_kwargs={"use_reentrant": False} if gc is True else None,
         bf16=(dtype == torch.bfloat16),
@@ -289,11 +289,16 @@ def requested_optimizer(trainer: Any, name: str) -> tuple[type | None, dict[str,
 
 
 def checkpointing_in_use(model: Any) -> bool | str:
-    """Whether the model's layers checkpoint (transformers' `is_gradient_checkpointing`), and "unsloth" when
-    Unsloth's offloading variant is armed (its `prepare_model_for_training` marks `_offloaded_gradient_checkpointing`)."""
+    """Whether the model's layers checkpoint (transformers' `is_gradient_checkpointing`), or the backend's own mode
+    when one of them reads it back from the model (`Backend.checkpointing_read_back`)."""
+    from harness.backends import REGISTRY
+
     on = bool(getattr(model, "is_gradient_checkpointing", False))
-    if on and any(getattr(m, "_offloaded_gradient_checkpointing", False) for m in model.modules()):
-        return "unsloth"
+    if on:
+        for b in REGISTRY.values():
+            mode = b.checkpointing_read_back(model)
+            if mode:
+                return mode
     return on
 
 
@@ -334,7 +339,7 @@ def _dataset_facts(trainer: Any) -> dict[str, Any]:
 def read_effective(trainer: Any, request: RunRequest, n_rows: int, extra: dict[str, Any]) -> Effective:
     """What the trainer really used, read from the real objects (model, dataloader, optimizer, data collator,
     tokenised data, state), and every difference from the request. `extra` adds what the backend reported
-    (adapter targets, Unsloth's path) and the run's resolved `dtype` (the request); figures read here win."""
+    (adapter targets, the backend's own load facts) and the run's resolved `dtype` (the request); figures read here win."""
     t = request.train
     model = trainer.model
     world = getattr(trainer.args, "world_size", 1) or 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from harness.backends import CHECKPOINTING_MODES, NAMES, PLAIN
 from harness.errors import UserError
 from harness.memory import source
 from harness.memory.gpus import TEAM_GPUS
@@ -31,8 +32,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--gpu", default="T4", help="the GPU to size for: M6000, T4 or H100 (default T4)")
     p.add_argument("--dtype", help="bf16, fp16 or fp32 (default: what that GPU trains in)")
     p.add_argument("--quant", default="none", help="none or nf4")
-    p.add_argument("--backend", default="hf", help="hf, unsloth or liger")
-    p.add_argument("--gradient-checkpointing", default="false", help="false, true or unsloth")
+    p.add_argument("--backend", default=PLAIN, help=_or(NAMES))
+    p.add_argument("--gradient-checkpointing", default="false", help=_or(("false", "true", *CHECKPOINTING_MODES)))
     p.add_argument("--targets", nargs="+", help="LoRA target modules (default: the candidate's, else all-linear)")
     p.add_argument("--lora-dropout", type=float, default=0.05)
     p.add_argument("--optimizer", default="adamw_torch")
@@ -49,9 +50,14 @@ def _checkpointing(text: str) -> bool | str:
         return False
     if t in ("true", "yes", "1", "on"):
         return True
-    if t == "unsloth":
-        return "unsloth"
-    raise UserError(f"--gradient-checkpointing '{text}': give false, true or unsloth")
+    if t in CHECKPOINTING_MODES:  # a backend's own mode
+        return t
+    raise UserError(f"--gradient-checkpointing '{text}': give {_or(('false', 'true', *CHECKPOINTING_MODES))}")
+
+
+def _or(words: tuple[str, ...]) -> str:
+    """'a, b or c'."""
+    return ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else "".join(words)
 
 
 def settings_from_args(args: argparse.Namespace, targets: tuple[str, ...], dtype: str) -> Settings:
@@ -87,7 +93,11 @@ def run(args: argparse.Namespace) -> int:
     pred = predict(spec.config, s, g)
     verdict = fits_on(pred, g)
     padded = "every row padded to --max-length" if args.seq_len is None else "longest row"
-    gc = {False: "no checkpointing", True: "gradient checkpointing", "unsloth": "unsloth checkpointing"}
+    gc = {
+        False: "no checkpointing",
+        True: "gradient checkpointing",
+        **{m: f"{m} checkpointing" for m in CHECKPOINTING_MODES},
+    }
     lines = [
         spec.label,
         f"  {shape.params:,} parameters, {shape.num_layers} layers, vocabulary {shape.vocab:,}; LoRA r{s.rank} on "

@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from harness.backends import NAMES as BACKENDS
+from harness.backends import PLAIN, REGISTRY, offloads_checkpointing
 from harness.errors import UserError
 from harness.memory.activations import layer_activations
 from harness.memory.coefficients import Coefficients, load_coefficients
@@ -44,7 +46,6 @@ OPTIMIZER_STATE_BYTES = {
     "paged_adamw_32bit": 8,
     "sgd": 0,
 }
-BACKENDS = ("hf", "unsloth", "liger")
 QUANTS = ("none", "nf4")
 PHASES = ("train", "generate")
 
@@ -58,8 +59,8 @@ class Settings:
     seq_len: int = 256
     dtype: str = "bf16"
     quant: str = "none"
-    backend: str = "hf"
-    gradient_checkpointing: bool | str = False  # True, False or "unsloth" (offloads layer inputs)
+    backend: str = PLAIN
+    gradient_checkpointing: bool | str = False  # True, False or a backend's own mode (some offload layer inputs)
     lora_dropout: float = 0.05
     optimizer: str = "adamw_torch"
     targets: tuple[str, ...] = (ALL_LINEAR,)
@@ -111,8 +112,9 @@ def _weights(shape: Any, s: Settings) -> list[Term]:
     db = DTYPE_BYTES[s.dtype]
     if s.quant == "none":
         return [Term(f"weights ({shape.params:,} params, {s.dtype})", shape.params * db / MIB, "theory")]
-    # prepare_model_for_kbit_training casts every 16-bit parameter it did not quantise to fp32 (hf only)
-    other_bytes = 4 if s.backend == "hf" else db
+    # prepare_model_for_kbit_training casts every 16-bit parameter it did not quantise to fp32 (the backend says)
+    b = REGISTRY.get(s.backend)
+    other_bytes = 4 if b is not None and b.kbit_casts_fp32 else db
     return [
         Term(f"weights, nf4 ({shape.quantisable_params:,} quantised)", shape.quantisable_params * NF4_BYTES_PER_PARAM / MIB, "theory"),
         Term(f"weights kept in float ({shape.other_params:,}, {other_bytes} B each)", shape.other_params * other_bytes / MIB, "theory"),
@@ -128,8 +130,9 @@ def _notes(s: Settings, g: GPU, coef: Coefficients, phase: str, attn: str) -> tu
         notes.append("fp32: no autocast; activations counted in fp32; no fp32 run measured")
     if s.quant == "nf4":
         notes.append("nf4: weights from theory; activations counted on the 16-bit model; no nf4 run measured")
-    if s.backend != "hf":
-        notes.append(f"{s.backend}: predicted with the peft+trl graph" + (", logits never held" if s.backend == "liger" else "") + "; no run measured")  # fmt: skip
+    b = REGISTRY[s.backend]
+    if not b.memory_calibrated:
+        notes.append(f"{s.backend}: predicted with the peft+trl graph" + (", logits never held" if not b.holds_logits else "") + "; no run measured")  # fmt: skip
     if s.gradient_checkpointing and phase == "train":
         notes.append("gradient checkpointing: layer inputs + one layer recomputed, from theory; no run measured")
     if s.optimizer not in OPTIMIZER_STATE_BYTES:
@@ -147,7 +150,7 @@ def _notes(s: Settings, g: GPU, coef: Coefficients, phase: str, attn: str) -> tu
     calibrated = (
         s.dtype == "bf16"
         and s.quant == "none"
-        and s.backend == "hf"
+        and b.memory_calibrated
         and not s.gradient_checkpointing
         and attn == "sdpa"
     )
@@ -185,7 +188,7 @@ def predict(
         act = tokens * (nl * per_layer + acts.per_token_outside) + nl * quad
         act_name = f"activations ({nl} layers x {tokens} tokens)"
     else:
-        kept = 0.0 if s.gradient_checkpointing == "unsloth" else tokens * nl * acts.hidden_bytes_per_token
+        kept = 0.0 if offloads_checkpointing(s.gradient_checkpointing) else tokens * nl * acts.hidden_bytes_per_token
         act = kept + tokens * (per_layer + acts.per_token_outside) + quad
         act_name = "activations (checkpointed: layer inputs + one layer)"
     train_terms = [
@@ -197,14 +200,15 @@ def predict(
         train_terms.append(Term("autocast copies of the LoRA weights", lora * AUTOCAST_COPY_BYTES / MIB, "theory"))
     train_terms.append(Term(act_name, coef.k_act * act / MIB, "fitted"))
     logits_fp32 = tokens * vocab * 4
-    if s.backend != "liger":
+    holds_logits = REGISTRY[s.backend].holds_logits  # a fused loss kernel never holds them
+    if holds_logits:
         saved = tokens * vocab * acts.logits_saved_per_token_vocab
         train_terms.append(Term(f"loss: saved logits chain ({tokens} x {vocab:,})", saved / MIB, "counted"))
         train_terms.append(
             Term("loss: backward gradients over the vocabulary", tokens * vocab * coef.logits_transient_bytes / MIB, "fitted")
         )  # fmt: skip
     train_terms.append(workspace)
-    slack_train = coef.slack_train_per_logits_byte * (logits_fp32 if s.backend != "liger" else 0.0) / MIB
+    slack_train = coef.slack_train_per_logits_byte * (logits_fp32 if holds_logits else 0.0) / MIB
     out["train"] = _peak("train", g, s, coef, train_terms, slack_train, acts.attn_implementation)
 
     # ---- generate (after training: the trainer and its optimizer state are gone)

@@ -10,6 +10,7 @@ import datetime as dt
 from pathlib import Path
 
 from harness.atomic import atomic_write_text
+from harness.backends import REGISTRY
 from harness.memory.activations import layer_activations
 from harness.memory.coefficients import Coefficients
 from harness.memory.fit import LooRow, loo_summary, loo_table
@@ -23,6 +24,10 @@ from harness.memory.verdict import fit_table
 
 STUDY = ("gemma-2-2b-it", "koquality-polyglot-1.3b", "gemma-ko-v01", "polyglot-ko-1.3b", "llama1B",
          "KoAlpaca-KoRWKV-1.5B", "FinguAI-Chat-v1")  # fmt: skip
+
+# The backends the model's terms treat apart, by their names in prose (the classes say which).
+FUSED_LOSS = " and ".join(b.title for b in REGISTRY.values() if not b.holds_logits)
+UNCALIBRATED = ", ".join(b.title for b in REGISTRY.values() if not b.memory_calibrated)
 
 
 def _t4_explanations(rows: list[T4Row]) -> list[str]:
@@ -154,7 +159,7 @@ cache and a few copies of the last position's logits. For gemma-2-2b-it at rank 
   one hidden state per token and layer plus one layer recomputed (theory; not measured).
 - **Logits**: the chain the loss saves is counted (fp32 log-softmax: 4 bytes per token x vocabulary
   entry, 6 with Gemma 2's final soft-capping); its backward adds a fitted
-  {coef.logits_transient_bytes:.2f} bytes (two fp32 gradients would be 8). Liger never holds them (term
+  {coef.logits_transient_bytes:.2f} bytes (two fp32 gradients would be 8). {FUSED_LOSS} never holds them (term
   dropped, not measured).
 - **KV cache**: counted from a forward with `use_cache=True` (bytes per token and layer).
 - **cuBLAS workspaces**: torch allocates one per thread and stream from its caching allocator (so it is
@@ -236,7 +241,7 @@ measured H100 NVML peak beside the prediction:
 
 ## Not covered
 
-No fp16, fp32, nf4, Unsloth, Liger or gradient-checkpointing run was measured: those predictions use
+No fp16, fp32, nf4, {UNCALIBRATED} or gradient-checkpointing run was measured: those predictions use
 theory and counted graphs only and `fits` marks them uncalibrated. All runs used one sequence length
 (see token counts). KoAlpaca-KoRWKV-1.5B and FinguAI-Chat-v1 have no H100 run yet; RWKV's activations
 are counted on the CPU path of its attention, not its CUDA kernel. The CUDA context of the M6000 and T4 is

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.backends import PLAIN
 from harness.errors import UserError
+from harness.labels import run_label
 from harness.memory.model import Settings
 
 STAND_IN = "byte-level BPE trained on the data file (sha256 "
@@ -43,7 +45,7 @@ class Observation:
 
     @property
     def label(self) -> str:
-        return f"{self.candidate} r{self.settings.rank}"
+        return run_label(self.candidate, self.settings.rank)
 
 
 def _measured(stats: dict[str, Any] | None) -> Measured | None:
@@ -122,7 +124,7 @@ def settings_from_run(run: dict[str, Any], seq_len: int | None = None, prompt_le
         seq_len=int(seq_len or req["train"]["max_length"]),
         dtype=str(eff.get("dtype") or "bf16"),
         quant=req.get("quant", "none"),
-        backend=req.get("backend", "hf"),
+        backend=req.get("backend", PLAIN),
         gradient_checkpointing=eff.get("gradient_checkpointing") or False,
         lora_dropout=float(req["lora"]["dropout"]),
         optimizer=str(eff.get("optimizer") or req["train"]["optimizer"]),

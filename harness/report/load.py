@@ -15,27 +15,19 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from harness.backends import SHOWN_PACKAGES
 from harness.config import REPO_ROOT, JobSettings, RankingWeights, RunRequest
 from harness.errors import UserError
 from harness.fmt import command_text
+from harness.labels import repeat_tail, run_label
 from harness.phases import SCORING, USER_WORK
 from harness.report import keycheck
 from harness.result import FAILED_STATUSES, CorruptResult, Generation, PhaseStats, RunResult
 from harness.setting_axes import SETTING_AXES, setting_tags
 
 SHAPE_BANNER = "Shape mode: random weights — time and memory are real, quality is not"
-PACKAGES_SHOWN = (
-    "torch",
-    "transformers",
-    "peft",
-    "trl",
-    "accelerate",
-    "datasets",
-    "bitsandbytes",
-    "unsloth",
-    "unsloth_zoo",
-    "liger_kernel",
-)
+# the libraries every run uses, then each backend's own (`Backend.shown_packages`)
+PACKAGES_SHOWN = ("torch", "transformers", "peft", "trl", "accelerate", "datasets", "bitsandbytes", *SHOWN_PACKAGES)
 
 
 @dataclass
@@ -116,9 +108,14 @@ class Run:
         return self.result.key
 
     @property
+    def setting_tags(self) -> list[str]:
+        """['b2', 'len512'] for the settings that vary in the folder; [] when none does."""
+        return setting_tags(self.request.train, self.shown)
+
+    @property
     def settings_text(self) -> str:
         """' b2 len512' for the settings that vary in the folder; '' when none does."""
-        return "".join(f" {t}" for t in setting_tags(self.request.train, self.shown))
+        return "".join(f" {t}" for t in self.setting_tags)
 
     @property
     def settings_key(self) -> tuple[str, ...]:
@@ -128,9 +125,10 @@ class Run:
 
     @property
     def label(self) -> str:
-        base = f"{self.candidate} r{self.rank} {self.backend} {self.quant}{self.settings_text}"
-        base += " shape" if self.weights_mode == "shape" else ""
-        return base + self.request.variant + (f" #{self.repeat + 1}" if self.repeat else "")
+        """'gemma-2-2b-it r16 hf none b2 shape (as T4) #2' (harness.labels)."""
+        tags = [*self.setting_tags, "shape" if self.weights_mode == "shape" else ""]
+        return run_label(self.candidate, self.rank, self.backend, self.quant, tags, variant=self.request.variant,
+                         tail=repeat_tail(self.repeat))  # fmt: skip
 
     @property
     def ok(self) -> bool:

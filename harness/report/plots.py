@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 
@@ -17,6 +18,8 @@ if "matplotlib.pyplot" not in sys.modules:
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
+
+from harness.backends import PLAIN as PLAIN_BACKEND
 
 RC = {"text.parse_math": False, "font.size": 9, "axes.grid": True, "grid.alpha": 0.3}
 BANNER_COLOR = "#a05a00"
@@ -132,11 +135,14 @@ def quality_vs_cost(points: list[tuple[str, float, float]], xlabel: str, banner:
     return fig
 
 
-def backends_vs_plain(pairs: list[tuple[str, float | None, float | None]], banner: str | None = None) -> Figure:
+def backends_vs_plain(
+    pairs: list[tuple[str, float | None, float | None]], banner: str | None = None, claims: Sequence[Any] = ()
+) -> Figure:
     """Bars of backend / plain ratios per pair (label, steady step time, user-work peak); 1 = no change.
 
-    Unsloth's published claim (about 2x faster, about 70% less memory) is drawn as dashed lines at 0.5 and 0.3."""
-    fig, ax = _figure("Backend vs plain hf: ratio backend / plain (below 1: the backend is better)", banner, (9.5, 4.8))
+    A backend's published claim (`Backend.claim`: step time and memory ratios) is drawn as dashed lines."""
+    title = f"Backend vs plain {PLAIN_BACKEND}: ratio backend / plain (below 1: the backend is better)"
+    fig, ax = _figure(title, banner, (9.5, 4.8))
     with matplotlib.rc_context(RC):
         n = len(pairs)
         width = 0.36
@@ -160,8 +166,9 @@ def backends_vs_plain(pairs: list[tuple[str, float | None, float | None]], banne
                         fontsize=7,
                     )
         ax.axhline(1.0, color="#333", linewidth=1)
-        ax.axhline(0.5, color="#2e86de", linestyle="--", linewidth=1, label="Unsloth claim: 2x faster (0.5)")
-        ax.axhline(0.3, color="#e67e22", linestyle="--", linewidth=1, label="Unsloth claim: 70% less memory (0.3)")
+        for claim in claims:
+            ax.axhline(claim.step_ratio, color=colors[0], linestyle="--", linewidth=1, label=claim.step_label)
+            ax.axhline(claim.memory_ratio, color=colors[1], linestyle="--", linewidth=1, label=claim.memory_label)
         ax.set_xticks(range(n))
         ax.set_xticklabels([p[0] for p in pairs], rotation=15, ha="right", fontsize=8)
         ax.set_ylabel("backend / plain")

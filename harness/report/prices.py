@@ -1,68 +1,26 @@
-"""The price table and budget-GPU list (benchmarks/gpu-prices.yaml): cost and "fits on" per run."""
+"""The price table and budget-GPU list (benchmarks/gpu-prices.yaml): cost and "fits on" per run. The file's
+schema and reading it are `harness.gpu_prices` (bottom floor: the config's `--emulate` reads it too)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from harness.config import REPO_ROOT, read_yaml, validation_error
-from harness.errors import UserError
 from harness.fmt import rel_path
-
-DEFAULT_PRICES_FILE = REPO_ROOT / "benchmarks" / "gpu-prices.yaml"
-DEFAULT_MARGIN = 0.10
-MIB_PER_GIB = 1024.0
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class GpuPrice(_Strict):
-    name: str
-    match: list[str] = Field(min_length=1)  # case-insensitive substrings of the NVML GPU name; longest wins
-    usd_per_hour: float = Field(ge=0)
-
-
-class CpuPrice(_Strict):
-    usd_per_hour: float = Field(ge=0)
-
-
-class BudgetGpu(_Strict):
-    name: str
-    memory_gib: float = Field(gt=0)
-    # e.g. 5.2: a backend that needs more (Unsloth's and Liger's Triton kernels: 7.0) cannot run there at all
-    compute_capability: float | None = Field(None, gt=0)
-
-    @property
-    def cc(self) -> tuple[int, int] | None:
-        """The compute capability as (major, minor): 5.2 -> (5, 2); None when the file gives none."""
-        if self.compute_capability is None:
-            return None
-        major = int(self.compute_capability)
-        return (major, round((self.compute_capability - major) * 10))
-
-
-class Fits(_Strict):
-    margin: float = Field(DEFAULT_MARGIN, ge=0, lt=10)
-    gpus: list[BudgetGpu] = []
-
-
-class PriceFile(_Strict):
-    as_of: str | None = None
-    currency: str = "USD"
-    note: str | None = None
-    gpus: list[GpuPrice] = []
-    cpu: CpuPrice | None = None
-    fits: Fits = Fits()
-
-
-def prices_path(text: str) -> Path:
-    """A spec's `prices:` path: relative paths start at the project root (where benchmarks/ is)."""
-    p = Path(text)
-    return p if p.is_absolute() else REPO_ROOT / p
+from harness.gpu_prices import (  # noqa: F401  (the price file's schema, re-exported for the report)
+    DEFAULT_MARGIN,
+    DEFAULT_PRICES_FILE,
+    MIB_PER_GIB,
+    REPO_ROOT,
+    BudgetGpu,
+    CpuPrice,
+    Fits,
+    GpuPrice,
+    PriceFile,
+    emulated_gpu,
+    prices_path,
+    read_price_file,
+)
 
 
 @dataclass
@@ -118,17 +76,9 @@ class PriceTable:
     @classmethod
     def load(cls, path: Path | None, *, required: bool) -> PriceTable:
         """Read the YAML; a missing file is a UserError only when the user named it."""
-        if path is None or not Path(path).exists():
-            if required:
-                raise UserError(f"{path}: price file not found; pass an existing file or leave --prices out")
+        data = read_price_file(path, required=required)
+        if data is None:
             return cls(PriceFile(), None)
-        raw = read_yaml(Path(path))
-        if not isinstance(raw, dict):
-            raise UserError(f"{path}: expected a mapping with gpus, cpu and fits")
-        try:
-            data = PriceFile.model_validate(raw)
-        except ValidationError as e:
-            raise validation_error(path, e) from None
         return cls(data, str(path), data.fits.margin)
 
     @property
@@ -167,20 +117,8 @@ class PriceTable:
         )
 
     def emulated_gpu(self, name: str) -> dict[str, object]:
-        """The fits GPU table's entry for `--emulate NAME` (case-insensitive; a part of the name will do), as
-        the fields of an EmulatedGpu; a GPU without a compute capability cannot be emulated."""
-        want = name.strip().lower()
-        gpus = self.budget_gpus
-        found = [g for g in gpus if g.name.lower() == want] or [g for g in gpus if want and want in g.name.lower()]
-        where = rel_path(self.source, REPO_ROOT) if self.source else "the price file"
-        if len(found) != 1:
-            names = ", ".join(g.name for g in gpus) or "none"
-            what = "matches several GPUs" if found else "is not in"
-            raise UserError(f"--emulate {name}: {what} the fits GPU table of {where} (fits.gpus: {names})")
-        g = found[0]
-        if g.compute_capability is None:
-            raise UserError(f"--emulate {name}: {where} gives {g.name} no compute_capability; add it to emulate it")
-        return {"name": g.name, "memory_mib": g.memory_gib * MIB_PER_GIB, "compute_capability": list(g.cc or ())}
+        """The fits GPU table's entry for `--emulate NAME`, as the fields of an EmulatedGpu (harness.gpu_prices)."""
+        return emulated_gpu(self.budget_gpus, self.source, name)
 
     def first_fit(self, fit: Fit) -> BudgetGpu | None:
         """The first budget GPU, in the file's order, that the run fits on (the file lists the team's T4 first)."""

@@ -8,8 +8,10 @@ CUDA is not initialised before it serves), so each forked child initialises CUDA
 freshly started interpreter would. What the fork saves is the interpreter start and the imports
 (about 6 s a run on a 2-core CPU), which no figure of the run includes.
 
-A backend that must patch libraries before they are imported (Unsloth: `Backend.forkable` False)
-gets a freshly started interpreter as before.
+A backend that must patch libraries before they are imported (`Backend.forkable` False) gets a freshly
+started interpreter as before. What the server imports is the union of the forkable backends' `preloads`,
+with torch first and the run child's own modules last; what it must never import, each backend's
+`never_preload` beside the common libraries below.
 
 Protocol (a Unix socket, one connection a run): the client sends one JSON line
 {"argv": [...], "cwd": ..., "env": {...}} with the write end of its output pipe attached
@@ -45,12 +47,14 @@ from typing import IO, Any
 
 import psutil
 
+from harness import backends
+
 # Not peft, nor trl's trainer (which imports peft): with bitsandbytes or torchao installed, importing peft
 # imports them, and they ask CUDA for the device's capability, which initialises CUDA in the server (seen on
 # the H100). Each run imports those itself, after its fork.
 # (transformers' TrainerCallback, and so harness.child.train, import peft too.)
-PRELOAD = ("torch", "transformers", "datasets", "accelerate", "harness.child.run", "harness.child.generate")
-NEVER_PRELOAD = ("peft", "bitsandbytes", "torchao", "unsloth", "liger_kernel")
+PRELOAD = ("torch", *backends.preloads(), "harness.child.run", "harness.child.generate")
+NEVER_PRELOAD = ("peft", "bitsandbytes", "torchao", *backends.never_preload())
 START_TIMEOUT_S = 180.0  # imports on a cold disk can take a while
 # `-c`, not `-m`: the sweep package imports this module already, and runpy warns about running it twice
 SERVER_MAIN = "import sys; from harness.sweep.forkserver import main; sys.exit(main(sys.argv[1:]))"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import RunRequest
+from harness.labels import run_label
 from harness.result import CorruptResult, KeyInputs, RunResult
 from harness.sweep.child import ChildOutcome, now_iso
 
@@ -37,7 +38,7 @@ class PlannedRun:
     @property
     def short(self) -> str:
         r = self.request
-        return f"{r.candidate.name} r{r.lora.rank} {r.backend} {r.quant}"
+        return run_label(r.candidate.name, r.lora.rank, r.backend, r.quant)
 
 
 def parse_result_text(text: str, where: str = "result") -> RunResult:

@@ -8,7 +8,7 @@
   The sweep's preflight (harness/sweep/preflight.py) does the download in the parent, before any
   run starts, so a run finds its weights in the cache.
 - shape: the candidate's architecture from `shape_config`, random weights from a fixed seed,
-  built once and saved to the cache, so that every backend (plain, 4-bit, Unsloth) loads it the
+  built once and saved to the cache, so that every backend (plain or not, 16-bit or 4-bit) loads it the
   same way; the tokenizer is the real one (config and tokenizer files only, a few MB, fetched by
   the preflight), else a byte-level BPE trained on the run's data file: a stand-in, recorded as such.
 

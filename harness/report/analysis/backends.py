@@ -1,9 +1,9 @@
-"""Each backend against plain `hf` at the same model, rank, quantisation and weights mode.
+"""Each backend against the plain one (`harness.backends.PLAIN`) at the same model, rank, quantisation and weights mode.
 
 Steady-step speed-up = plain steady step / backend steady step, with a bootstrap interval (the two
 cells' draws are independent). One-time cost difference, user-work peak saved, and the break-even job
 length: a backend with faster steady steps but a larger one-time cost (compilation) pays it back after
-(one-time extra) / (step time saved) steps. Backend names come from the results (hf, unsloth, liger, ...).
+(one-time extra) / (step time saved) steps. Backend names come from the results; the plain one is the registry's `PLAIN`.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from harness.backends import PLAIN
+from harness.labels import run_label
 from harness.report.analysis.cells import Cell
 from harness.report.analysis.machines import Machines, machines
 from harness.report.analysis.stats import NONE, Est, estimate
-
-PLAIN = "hf"
 
 
 @dataclass
@@ -38,8 +38,10 @@ class Pair:
 
     @property
     def where(self) -> str:
-        shape = " shape" if self.plain.weights_mode == "shape" else ""
-        return f"{self.plain.candidate} r{self.plain.rank} {self.plain.quant}{self.plain.first.settings_text}{shape}"
+        p = self.plain
+        return run_label(
+            p.candidate, p.rank, None, p.quant, [*p.first.setting_tags, "shape" if p.weights_mode == "shape" else ""]
+        )
 
 
 def _key(c: Cell) -> tuple[str, int | None, str, str, tuple[str, ...]]:

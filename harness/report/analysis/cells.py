@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from harness.config import JobSettings
+from harness.labels import run_label
 from harness.report.analysis.job import Projection, projected_s, projection
 from harness.report.analysis.machines import Machines, Spread, machines
 from harness.report.analysis.memory import peak_of, scoring_of
@@ -103,8 +104,8 @@ class Cell:
     @property
     def config(self) -> str:
         """'r16 hf none' (+ the settings that vary in the folder, ' b2 len512') (+ ' shape') (+ ' (as T4)')."""
-        shape = " shape" if self.weights_mode == "shape" else ""
-        return f"r{self.rank} {self.backend} {self.quant}{self.first.settings_text}{shape}{self.first.request.variant}"
+        tags = [*self.first.setting_tags, "shape" if self.weights_mode == "shape" else ""]
+        return run_label(None, self.rank, self.backend, self.quant, tags, variant=self.first.request.variant)
 
     @property
     def label(self) -> str:

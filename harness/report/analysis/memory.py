@@ -77,7 +77,7 @@ BASIS_WORDS = {
 
 
 def fits_phrase(fit: Fit, prices: PriceTable) -> str | None:
-    """'fits the T4 (in fp16); of the others it fits the L4 and A10G, not the Quadro M6000 (unsloth needs ...)':
+    """'fits the T4 (in fp16); of the others it fits the L4 and A10G, not the Quadro M6000 (<backend> needs ...)':
     the price file's first GPU (the team's own, by the file's convention) by name and dtype, then the others;
     a GPU whose verdict is unknown is named as such (harness.report.analysis.fits)."""
     gpus = prices.budget_gpus
@@ -114,5 +114,5 @@ def fits_phrase(fit: Fit, prices: PriceTable) -> str | None:
 
 
 def cannot_run_phrase(fit: Fit) -> str | None:
-    """'unsloth needs compute capability 7.0; the Quadro M6000 has 5.2' for the GPUs ruled out by capability."""
+    """'<backend> needs compute capability 7.0; the Quadro M6000 has 5.2' for the GPUs ruled out by capability."""
     return "; ".join(fit.cannot_run.values()) or None

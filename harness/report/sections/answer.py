@@ -3,7 +3,9 @@ fits; the projected time and cost of the team's job; how sure; what would change
 
 from __future__ import annotations
 
+from harness.backends import PLAIN
 from harness.fmt import gib, human_span, human_time, join_and, money, pct
+from harness.labels import run_label
 from harness.report.analysis.decision import CLEAR, LIKELY, Decision
 from harness.report.analysis.fits import measured_dtype
 from harness.report.analysis.memory import cannot_run_phrase, fits_phrase
@@ -57,8 +59,8 @@ def emulated_answer(cells: list) -> str:
         r = c.first
         key = (r.request.emulate.name, measured_dtype(r) or r.request.train.dtype)
         fit, no, other = groups.setdefault(key, ([], [], []))
-        what = f"{c.candidate} r{c.rank}" + (f" {c.backend}" if c.backend != "hf" else "")
-        what += f" {c.quant}" if c.quant != "none" else ""
+        what = run_label(c.candidate, c.rank, c.backend if c.backend != PLAIN else None,
+                         c.quant if c.quant != "none" else None)  # fmt: skip
         (fit if c.ok else no if any(x.status in ("oom", "unsupported") for x in c.runs) else other).append(what)
     parts = ["Every run here emulated a smaller GPU on this one (its memory capped at that GPU's less its CUDA"
              " context): this folder says what fits, not what to choose; its times are this GPU's."]  # fmt: skip

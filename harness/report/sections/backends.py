@@ -1,8 +1,10 @@
-"""Backends against plain hf: steady speed-up with its interval, one-time cost, memory saved, the job length
-at which a backend pays back its compilation, the loss curves, the smallest team GPU of each."""
+"""Backends against the plain one (`harness.backends.PLAIN`): steady speed-up with its interval, one-time cost,
+memory saved, the job length at which a backend pays back its compilation, the loss curves, the smallest team
+GPU of each, and a backend's published claim beside ours."""
 
 from __future__ import annotations
 
+from harness.backends import REGISTRY, PublishedClaim
 from harness.fmt import gib, join_and, secs
 from harness.report import plots
 from harness.report.analysis.backends import PLAIN, Pair
@@ -12,11 +14,8 @@ from harness.report.load import SHAPE_BANNER
 from harness.report.render import Section, Table
 from harness.report.sections.base import Context, est
 
-UNSLOTH_CLAIM = (
-    "Unsloth's published claim: about 2x faster training and about 70% less memory, measured on QLoRA (4-bit)"
-    " with batch 2, gradient accumulation 4 and LoRA rank 32."
-)
-CLAIM_SETTINGS = {"quant": "nf4", "per_device_batch": 2, "grad_accum": 4, "lora_rank": 32}
+# each backend's published claim (`Backend.claim`), set beside the pairs of that backend
+CLAIMS = {name: b.claim for name, b in REGISTRY.items() if b.claim is not None}
 COLUMNS = [
     "model / rank / quant",
     "backend",
@@ -39,9 +38,9 @@ def build(ctx: Context) -> Section | None:
     pairs, alone = ctx.analysis.pairs, ctx.analysis.unpaired
     if not pairs and not alone:
         return None
-    s = Section("backends", "Backends against plain hf")
+    s = Section("backends", f"Backends against plain {PLAIN}")
     s.p(
-        "Each backend against plain hf at the same model, rank and quantisation. Speed-up = plain steady step /"
+        f"Each backend against plain {PLAIN} at the same model, rank and quantisation. Speed-up = plain steady step /"
         " backend steady step (95% bootstrap over the steps of both). One-time cost = everything from the"
         " command to the first steady step, alike on both sides: start-up before the load (a backend that must"
         " start a fresh interpreter pays for it), load, setup, the burn-in's excess, each new token shape's"
@@ -53,7 +52,7 @@ def build(ctx: Context) -> Section | None:
             COLUMNS,
             [_row(ctx, p) for p in pairs],
             shape=any(p.plain.shape or p.other.shape for p in pairs),
-            empty="No backend run has a plain hf run to compare with.",
+            empty=f"No backend run has a plain {PLAIN} run to compare with.",
         )
     )
     for p in pairs:
@@ -61,10 +60,11 @@ def build(ctx: Context) -> Section | None:
             s.p(f"{p.where} {p.backend}: {n}.", "note")
     if alone:
         s.p(f"No plain {PLAIN} run to compare with: {join_and(c.label for c in alone)}.", "note")
-    uns = [p for p in pairs if p.backend == "unsloth"]
-    if uns:
-        s.p(UNSLOTH_CLAIM)
-        s.p(_claim_comparison(uns))
+    for name, claim in CLAIMS.items():
+        claimed = [p for p in pairs if p.backend == name]
+        if claimed:
+            s.p(claim.text)
+            s.p(_claim_comparison(claimed, claim))
     if pairs:
         shape = any(p.plain.shape or p.other.shape for p in pairs)
         data = [
@@ -78,8 +78,8 @@ def build(ctx: Context) -> Section | None:
         s.add(
             ctx.figure(
                 "backends_vs_plain",
-                "Backends vs plain hf",
-                plots.backends_vs_plain(data, SHAPE_BANNER if shape else None),
+                f"Backends vs plain {PLAIN}",
+                plots.backends_vs_plain(data, SHAPE_BANNER if shape else None, list(CLAIMS.values())),
                 shape,
             )
         )
@@ -132,7 +132,7 @@ def _times(e: Est) -> str | None:
     return f"{e.mean:.2f}x" + (f" [{e.lo:.2f}, {e.hi:.2f}]" if e.lo is not None and e.hi is not None else "")
 
 
-def _claim_comparison(pairs: list[Pair]) -> str:
+def _claim_comparison(pairs: list[Pair], claim: PublishedClaim) -> str:
     settings = set()
     for p in pairs:
         e = p.other.first.result.effective
@@ -152,10 +152,10 @@ def _claim_comparison(pairs: list[Pair]) -> str:
     )
     diffs = sorted(
         {
-            f"{name} (ours {v}, claim {claim})"
+            f"{name} (ours {v}, claim {said})"
             for st in settings
-            for (name, claim), v in zip(CLAIM_SETTINGS.items(), st[:4], strict=True)
-            if str(v) != str(claim)
+            for (name, said), v in zip(claim.settings.items(), st[:4], strict=True)
+            if str(v) != str(said)
         }
     )
     return f"Ours ran on: {ours}." + (f" Not like for like: {'; '.join(diffs)}." if diffs else "")

@@ -6,12 +6,13 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from harness.backends import SHOWN_PACKAGES
 from harness.fmt import gib
 from harness.report.load import PACKAGES_SHOWN
 from harness.report.render import Section, Table
 from harness.report.sections.base import Context
 
-OPTIONAL = ("bitsandbytes", "unsloth", "unsloth_zoo", "liger_kernel")  # left out when no run recorded them
+OPTIONAL = ("bitsandbytes", *SHOWN_PACKAGES)  # left out when no run recorded them
 PAIRS_PER_ROW = 3
 
 
