@@ -84,7 +84,7 @@ def test_the_report_shows_the_spread_between_repeats(tmp_path: Path) -> None:
 
 
 def test_repeats_are_planned_interleaved_in_configuration_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.sweep import runner
+    from harness.sweep import plan
 
     spec = make_spec(
         {
@@ -95,8 +95,8 @@ def test_repeats_are_planned_interleaved_in_configuration_order(monkeypatch: pyt
         "ab",
     )
     requests = expand_sweep(spec, load_candidates())
-    monkeypatch.setattr(runner, "data_sha256", lambda path: "d" * 64)
-    planned, _ = runner.plan_runs(requests, "NVIDIA H200", 60)
+    monkeypatch.setattr(plan, "data_sha256", lambda path: "d" * 64)
+    planned, _ = plan.plan_runs(requests, "NVIDIA H200", 60)
     order = [(p.request.repeat, p.request.candidate.name, p.request.backend) for p in planned]
     one_round = [("llama1B", "hf"), ("llama1B", "unsloth"), ("gemma-2-2b-it", "hf"), ("gemma-2-2b-it", "unsloth")]
     assert order == [(rep, c, b) for rep in range(3) for c, b in one_round]
