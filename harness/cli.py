@@ -285,7 +285,7 @@ def _made(args: argparse.Namespace, files: Any, outcome: Any = None, code: int =
 
 def _sweep(spec: SweepSpec, source: str, args: argparse.Namespace, *, add: bool = False) -> int:
     from harness.report import build_report
-    from harness.sweep import run_sweep
+    from harness.sweep import SweepOptions, run_sweep
 
     gpus = _gpus(getattr(args, "gpus", None))  # before the preflight fetches anything
     timeout = getattr(args, "timeout", None)
@@ -293,20 +293,9 @@ def _sweep(spec: SweepSpec, source: str, args: argparse.Namespace, *, add: bool 
         raise UserError(f"--timeout {timeout}: give the seconds a run may take, more than 0 (e.g. --timeout 900)")
     requests = _preflight(spec, source, args)
     results_dir = Path(args.results_root) / spec.name
-    outcome = run_sweep(
-        spec,
-        requests,
-        results_dir,
-        gpus=gpus,
-        executor=getattr(args, "executor", "local"),
-        ray_address=getattr(args, "ray_address", None),
-        retry_failed=getattr(args, "retry_failed", False),
-        rerun=getattr(args, "rerun", False),
-        timeout_s=getattr(args, "timeout", None),
-        command=getattr(args, "command", None) or invocation(),  # harness.bench records its own call
-        start=getattr(args, "start", "fork"),
-        add=add,
-    )
+    command = getattr(args, "command", None) or invocation()  # harness.bench records its own call
+    options = SweepOptions.from_args(args, results_dir, gpus=gpus, command=command, add=add)
+    outcome = run_sweep(spec, requests, options)
     files = build_report(results_dir)  # the sweep printed its one table; the report adds the answer
     print(files.answer)
     print(f"report: {files.html}")

@@ -12,11 +12,11 @@ import harness
 from harness import adapters, cli
 from harness.config import RunRequest
 from harness.keys import result_stem, run_key
-from harness.sweep import run_sweep
+from harness.sweep import SweepOptions, run_sweep
 from harness.sweep.layout import SweepDir
 from harness.sweep.outcome import PlannedRun, parent_result
 from harness.sweep.progress import Reporter
-from harness.sweep.runner import Recorder
+from harness.sweep.recorder import Recorder
 from tests.tiny import tiny_request
 
 
@@ -55,12 +55,12 @@ def test_a_finished_run_without_its_adapter_runs_again_when_asked(tmp_path: Path
     monkeypatch.setenv("HARNESS_FAULTS", "fake")
     spec = make_spec([4])
     kw = dict(child_module="harness.faults", progress="quiet")
-    first = run_sweep(spec, make_requests(spec), tmp_path, **kw)
+    first = run_sweep(spec, make_requests(spec), SweepOptions(tmp_path, **kw))
     assert first.ran and first.results[0].adapter is None
-    again = run_sweep(spec, make_requests(spec), tmp_path, **kw)
+    again = run_sweep(spec, make_requests(spec), SweepOptions(tmp_path, **kw))
     assert not again.ran  # not asked: kept
     asked = [r.model_copy(update={"save_adapter": True}) for r in make_requests(spec)]
-    redo = run_sweep(spec, asked, tmp_path, **kw)
+    redo = run_sweep(spec, asked, SweepOptions(tmp_path, **kw))
     assert redo.ran == first.ran  # the same key, run again to save the adapter
 
 

@@ -19,7 +19,7 @@ from harness.backends.hf import HF
 from harness.child import run as run_mod
 from harness.config import CandidateFile, SweepSpec, expand_sweep
 from harness.result import RunResult
-from harness.sweep import run_sweep
+from harness.sweep import SweepOptions, run_sweep
 from harness.sweep.child import ChildProcess, child_command, child_env
 from harness.sweep.outcome import PlannedRun, result_from_child
 from tests.tiny import tiny_candidate, tiny_request
@@ -160,8 +160,8 @@ def test_a_timed_out_or_crashed_run_keeps_its_finished_phases(tmp_path: Path, mo
         "base": {"device": "cpu", "train": {"max_steps": 3}}, "timeout_s": 4,
     })  # fmt: skip
     reqs = expand_sweep(spec, CandidateFile.model_validate({"candidates": [cand]}))
-    out = run_sweep(spec, reqs, tmp_path / "results", child_module="harness.faults", progress="quiet",
-                    kill_grace_s=1.0)  # fmt: skip
+    out = run_sweep(spec, reqs, SweepOptions(tmp_path / "results", child_module="harness.faults", progress="quiet",
+                                             kill_grace_s=1.0))  # fmt: skip
     rows = {r.rank: r for r in out.results}
     assert rows[8].status == "timeout" and list(rows[8].phases) == ["load", "generate_base", "eval_base"]
     assert rows[8].injected == "r8 ~hang@step:2"  # the directive as written
@@ -221,7 +221,7 @@ def test_the_shape_build_leaves_nothing_in_the_load_phase(tmp_path: Path) -> Non
     script.write_text(
         "import json, os, sys\n"
         "from pathlib import Path\n"
-        "from harness import run as run_mod\n"
+        "from harness.child import run as run_mod\n"
         "from harness.result import RunResult\n"
         "from tests.tiny import tiny_candidate, tiny_request\n"
         "cfg = dict(vocab_size=4096, hidden_size=512, intermediate_size=1536, num_hidden_layers=8,\n"

@@ -9,7 +9,7 @@ import pytest
 
 from harness.config import make_spec
 from harness.result import RunResult
-from harness.sweep import run_sweep
+from harness.sweep import SweepOptions, run_sweep
 from tests.tiny import tiny_request
 
 pytestmark = pytest.mark.slow
@@ -20,7 +20,9 @@ SETTINGS_TIMING_FREE = ("wall_s", "samples", "host_rss_peak_mib", "energy_j")
 def _sweep(tmp_path: Path, start: str, **kw) -> RunResult:
     req = tiny_request("llama", **kw)
     spec = make_spec({"name": f"fork-{start}", "axes": {"candidates": [req.candidate.name]}}, "test")
-    out = run_sweep(spec, [req], tmp_path / start, progress="quiet", start=start, timeout_s=kw.pop("t", 300))
+    out = run_sweep(
+        spec, [req], SweepOptions(tmp_path / start, progress="quiet", start=start, timeout_s=kw.pop("t", 300))
+    )
     assert len(out.results) == 1
     return out.results[0]
 
@@ -53,7 +55,7 @@ def test_forked_run_records_the_same_settings_and_phases_as_a_fresh_one(tmp_path
 def test_a_hung_forked_run_is_killed_by_its_timeout(tmp_path: Path, shape_cache: Path, monkeypatch) -> None:
     monkeypatch.setenv("HARNESS_TEST_HOOKS", "1")
     monkeypatch.setenv("HARNESS_FAULTS", "hang@load")
-    from harness.sweep import runner
+    from harness.sweep import forkserver_session
 
     server_dir = tmp_path / "server"
 
@@ -61,10 +63,10 @@ def test_a_hung_forked_run_is_killed_by_its_timeout(tmp_path: Path, shape_cache:
         server_dir.mkdir()
         return str(server_dir)
 
-    monkeypatch.setattr(runner.tempfile, "mkdtemp", mkdtemp)
+    monkeypatch.setattr(forkserver_session.tempfile, "mkdtemp", mkdtemp)
     req = tiny_request("llama")
     spec = make_spec({"name": "fork-hang", "axes": {"candidates": [req.candidate.name]}}, "test")
-    out = run_sweep(spec, [req], tmp_path, progress="quiet", start="fork", timeout_s=20, kill_grace_s=1.0)
+    out = run_sweep(spec, [req], SweepOptions(tmp_path, progress="quiet", start="fork", timeout_s=20, kill_grace_s=1.0))
     res = out.results[0]
     assert res.status == "timeout"
     leftover = [p for p in os.listdir("/proc") if p.isdigit() and str(server_dir) in _cmdline(p)]

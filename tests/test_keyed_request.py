@@ -76,11 +76,11 @@ def test_the_run_stores_a_copy_of_its_request_with_the_key_inputs(
 
 
 def test_a_planned_run_keeps_its_own_copy(monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.sweep import runner
+    from harness.sweep import plan
 
-    monkeypatch.setattr(runner, "data_sha256", lambda path: "d" * 64)
+    monkeypatch.setattr(plan, "data_sha256", lambda path: "d" * 64)
     req = tiny_request(candidate=_tiny(load_candidates().get("llama1B")))
-    (planned,), _ = runner.plan_runs([req], "NVIDIA H200", 60)
+    (planned,), _ = plan.plan_runs([req], "NVIDIA H200", 60)
     req.candidate.shape_config["rope_scaling"]["rope_theta"] = 1.0
     assert planned.key_inputs is not None
     assert key_of(planned.request, planned.key_inputs) == planned.key

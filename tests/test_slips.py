@@ -28,7 +28,7 @@ from harness.child import run as run_mod
 from harness.errors import UserError
 from harness.quality.grades import export_sheet
 from harness.result import RunResult
-from harness.sweep import forkserver
+from harness.sweep import forkserver, forkserver_session
 from tests.tiny import tiny_request
 
 REPO = Path(__file__).resolve().parents[1]
@@ -215,7 +215,7 @@ def test_a_sweep_removes_what_a_killed_sweep_left(tmp_path: Path) -> None:
         json.dumps({"server": 1, "parent": me.pid, "parent_started": me.create_time()})
     )
     try:
-        notes = forkserver.clean_stale(tmp_path)
+        notes = forkserver_session.clean_stale(tmp_path)
         assert _gone(server.proc.pid, 5.0)
         assert not orphan.exists() and not empty.exists() and live.exists()
         assert len(notes) == 2 and any(f"pid {server.proc.pid}" in n for n in notes)
@@ -272,10 +272,10 @@ def test_gpus_on_a_machine_without_a_gpu_is_refused(
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("error: --gpus 0: ") and "\n" not in err, err
     assert "GPU" in err and "leave --gpus out" in err and not results.exists()
-    from harness.sweep.runner import _validate_gpus
+    from harness.sweep.local_executor import validate_gpus
 
     with pytest.raises(UserError, match=r"gpus \[0\]: .*leave gpus out"):  # run_sweep's own check
-        _validate_gpus([0])
+        validate_gpus([0])
 
 
 # ---------------------------------------------------------------- 5. a --candidates file that holds nothing
@@ -346,15 +346,15 @@ def test_run_sweep_checks_its_timeout_and_executor_before_it_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from harness.config import make_spec
-    from harness.sweep import ray_executor, run_sweep
+    from harness.sweep import SweepOptions, ray_executor, run_sweep
 
     monkeypatch.setattr(ray_executor, "import_ray", lambda: _NoCluster)
     req = tiny_request("llama")
     spec = make_spec({"name": "refused", "axes": {"candidates": [req.candidate.name]}}, "test")
     with pytest.raises(UserError, match="timeout must be > 0"):
-        run_sweep(spec, [req], tmp_path / "results", timeout_s=0, progress="quiet")
+        run_sweep(spec, [req], SweepOptions(tmp_path / "results", timeout_s=0, progress="quiet"))
     with pytest.raises(UserError, match="cannot reach a Ray cluster"):
-        run_sweep(spec, [req], tmp_path / "results", executor="ray", progress="quiet")
+        run_sweep(spec, [req], SweepOptions(tmp_path / "results", executor="ray", progress="quiet"))
     assert not (tmp_path / "results").exists()
 
 
@@ -364,7 +364,7 @@ def test_run_sweep_checks_its_timeout_and_executor_before_it_writes(
 def _table_text(results: list[RunResult]) -> str:
     from rich.console import Console
 
-    from harness.summary import footnotes, run_table
+    from harness.sweep.summary import footnotes, run_table
 
     console = Console(record=True, width=400, file=io.StringIO())
     console.print(run_table(results, {r.key for r in results}, "sweep"))

@@ -106,7 +106,7 @@ def test_the_answer_says_when_its_leaders_ran_once_or_on_two_machines(tmp_path: 
 
 
 def test_repeats_are_planned_interleaved_in_configuration_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.sweep import runner
+    from harness.sweep import plan
 
     spec = make_spec(
         {
@@ -117,8 +117,8 @@ def test_repeats_are_planned_interleaved_in_configuration_order(monkeypatch: pyt
         "ab",
     )
     requests = expand_sweep(spec, load_candidates())
-    monkeypatch.setattr(runner, "data_sha256", lambda path: "d" * 64)
-    planned, _ = runner.plan_runs(requests, "NVIDIA H200", 60)
+    monkeypatch.setattr(plan, "data_sha256", lambda path: "d" * 64)
+    planned, _ = plan.plan_runs(requests, "NVIDIA H200", 60)
     order = [(p.request.repeat, p.request.candidate.name, p.request.backend) for p in planned]
     one_round = [("llama1B", "hf"), ("llama1B", "unsloth"), ("gemma-2-2b-it", "hf"), ("gemma-2-2b-it", "unsloth")]
     assert order == [(rep, c, b) for rep in range(3) for c, b in one_round]

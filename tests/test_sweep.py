@@ -28,6 +28,7 @@ from harness.result import RunResult
 from harness.sweep import (
     KEEP_STATUSES,
     RETRY_STATUSES,
+    SweepOptions,
     collect_results,
     figure_packages,
     result_stem,
@@ -98,7 +99,7 @@ def sweep(tmp_path: Path, ranks: list[int], **kw):
     kw.setdefault("child_module", "harness.faults")
     kw.setdefault("progress", "plain")
     kw.setdefault("kill_grace_s", 1.0)
-    return run_sweep(spec, make_requests(spec), tmp_path / "results", **kw)
+    return run_sweep(spec, make_requests(spec), SweepOptions(tmp_path / "results", **kw))
 
 
 def by_rank(results: list[RunResult]) -> dict[int, RunResult]:
@@ -422,8 +423,9 @@ def test_added_runs_join_the_plan_instead_of_replacing_it(hooks, tmp_path: Path)
     first = sweep(tmp_path, [4, 8])
     spec = make_spec([4], timeout_s=60)
     spec = SweepSpec.model_validate({**spec.model_dump(mode="json"), "axes": {**spec.axes.model_dump(), "repeats": 2}})
-    out = run_sweep(spec, make_requests(spec), tmp_path / "results", child_module="harness.faults",
-                    progress="plain", kill_grace_s=1.0, add=True)  # fmt: skip
+    options = SweepOptions(tmp_path / "results", child_module="harness.faults", progress="plain", kill_grace_s=1.0,
+                           add=True)  # fmt: skip
+    out = run_sweep(spec, make_requests(spec), options)
     assert len(out.ran) == 1 and len(out.kept) == 1  # repeat 1 of r4 is the study's own run
     table = collect_results(out.results_dir)
     assert sorted((r.rank, r.request.repeat) for r in table) == [(4, 0), (4, 1), (8, 0)] and not table.warnings
@@ -532,9 +534,9 @@ import sys, os, json
 os.environ["HARNESS_TEST_HOOKS"] = "1"; os.environ["HARNESS_FAULTS"] = "fake,r8 ~segv@load"
 sys.path.insert(0, {str(REPO)!r})
 from tests.test_sweep import make_spec, make_requests
-from harness.sweep import run_sweep, collect_results
+from harness.sweep import SweepOptions, run_sweep, collect_results
 spec = make_spec([4, 8])
-out = run_sweep(spec, make_requests(spec), {str(tmp_path)!r}, child_module="harness.faults", progress="plain")
+out = run_sweep(spec, make_requests(spec), SweepOptions({str(tmp_path)!r}, child_module="harness.faults", progress="plain"))
 collect_results(out.results_dir)
 heavy = [m for m in ("torch", "transformers", "peft", "trl", "harness.child.run", "unsloth") if m in sys.modules]
 print(json.dumps({{"heavy": heavy, "counts": out.counts}}))
@@ -620,7 +622,9 @@ def test_user_errors(hooks, tmp_path: Path):
 
 def test_results_dir_named_after_the_sweep_is_used_as_is(hooks, tmp_path: Path):
     spec = make_spec([4])
-    out = run_sweep(spec, make_requests(spec), tmp_path / "tiny", child_module="harness.faults", progress="quiet")
+    out = run_sweep(
+        spec, make_requests(spec), SweepOptions(tmp_path / "tiny", child_module="harness.faults", progress="quiet")
+    )
     assert out.results_dir == tmp_path / "tiny" and (tmp_path / "tiny" / "manifest.json").exists()
 
 
@@ -645,7 +649,7 @@ def test_real_child_oom_and_segv_rows(tmp_path: Path, shape_cache: Path, monkeyp
     monkeypatch.setenv("HARNESS_TEST_HOOKS", "1")
     monkeypatch.setenv("HARNESS_FAULTS", "r8 ~oom@step:1,r16 ~segv@load")
     requests = [tiny_request("llama", lora={"rank": r}) for r in (4, 8, 16)]
-    out = run_sweep(make_spec([4]), requests, tmp_path, progress="plain", timeout_s=300)
+    out = run_sweep(make_spec([4]), requests, SweepOptions(tmp_path, progress="plain", timeout_s=300))
     rows = by_rank(out.results)
     assert rows[4].status == "ok", rows[4].reason
     assert rows[8].status == "oom" and "out of memory" in rows[8].reason

@@ -11,7 +11,7 @@ import pytest
 
 from harness.errors import UserError
 from harness.result import RunResult
-from harness.sweep import collect_results, run_sweep
+from harness.sweep import SweepOptions, collect_results, run_sweep
 from tests.test_sweep import make_requests, make_spec
 
 HAS_RAY = importlib.util.find_spec("ray") is not None
@@ -21,7 +21,7 @@ def test_missing_ray_is_a_user_error(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     spec = make_spec([4])
     with pytest.raises(UserError, match=r"ray is not installed: pip install 'lora-harness\[ray\]'"):
-        run_sweep(spec, make_requests(spec), tmp_path, executor="ray", ray_address="local")
+        run_sweep(spec, make_requests(spec), SweepOptions(tmp_path, executor="ray", ray_address="local"))
     assert not (tmp_path / "tiny").exists()
 
 
@@ -33,7 +33,7 @@ def test_ray_local_instance(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.setenv("HARNESS_FAULTS", "fake:0.2,r8 ~segv@load,r16 ~oom@step:1,r32 ~hang@load")
     spec = make_spec([4, 8, 16, 32])
     kw = {"executor": "ray", "ray_address": "local", "child_module": "harness.faults", "progress": "plain"}
-    out = run_sweep(spec, make_requests(spec), tmp_path, timeout_s=3, kill_grace_s=1.0, **kw)
+    out = run_sweep(spec, make_requests(spec), SweepOptions(tmp_path, timeout_s=3, kill_grace_s=1.0, **kw))
     rows = {r.rank: r for r in out.results}
     assert [rows[r].status for r in (4, 8, 16, 32)] == ["ok", "crashed", "oom", "timeout"]
     assert rows[8].reason.startswith("killed by SIGSEGV") and "HARNESS_FAKE pid" in rows[8].stderr_tail
@@ -51,7 +51,7 @@ def test_ray_local_instance(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
 
     # resume: nothing to do; retry_failed reruns the three failures
     monkeypatch.setenv("HARNESS_FAULTS", "fake:0.2")
-    again = run_sweep(spec, make_requests(spec), tmp_path, **kw)
+    again = run_sweep(spec, make_requests(spec), SweepOptions(tmp_path, **kw))
     assert again.ran == [] and len(again.kept) == 4
-    retried = run_sweep(spec, make_requests(spec), tmp_path, retry_failed=True, **kw)
+    retried = run_sweep(spec, make_requests(spec), SweepOptions(tmp_path, retry_failed=True, **kw))
     assert len(retried.ran) == 3 and retried.counts == {"ok": 4}

@@ -37,27 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     # A test entry: Ctrl-C must work even when started from a shell that ignores SIGINT in background jobs.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     from harness.config import CandidateFile, SweepSpec, expand_sweep
-    from harness.sweep import run_sweep
+    from harness.sweep import SweepOptions, run_sweep
 
     try:
         raw = json.loads(a.plan.read_text(encoding="utf-8"))
         spec = SweepSpec.model_validate(raw["spec"])
         requests = expand_sweep(spec, CandidateFile.model_validate({"candidates": raw["candidates"]}), str(a.plan))
-        outcome = run_sweep(
-            spec,
-            requests,
-            a.results_dir,
-            gpus=a.gpus,
-            executor=a.executor,
-            ray_address=a.ray_address,
-            retry_failed=a.retry_failed,
-            rerun=a.rerun,
-            timeout_s=a.timeout,
-            command=[sys.executable, "-m", "harness.sweep", *(argv if argv is not None else sys.argv[1:])],
-            child_module=a.child_module,
-            kill_grace_s=a.kill_grace,
-            progress=a.progress,
-        )
+        command = [sys.executable, "-m", "harness.sweep", *(argv if argv is not None else sys.argv[1:])]
+        outcome = run_sweep(spec, requests, SweepOptions.from_args(a, a.results_dir, command=command))
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR

@@ -23,7 +23,7 @@ The server ends with the sweep that started it, however the sweep ends (kill -9 
 kernel sends it SIGTERM when its parent dies (PR_SET_PDEATHSIG), and on any system it exits when its stdin,
 a pipe whose only write end the sweep holds, reaches end of file. Either way it removes its socket and its
 `harness-fork-*` folder. A sweep that starts removes the folders, and ends the servers, that sweeps killed
-before this was so left behind (`clean_stale`).
+before this was so left behind (`forkserver_session.clean_stale`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ import ctypes
 import ctypes.util
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -62,7 +61,6 @@ FOLDER_PREFIX = "harness-fork-"  # the sweep's tempfile.mkdtemp prefix
 SOCKET_NAME = "forkserver.sock"
 INFO_NAME = "server.json"  # {"server": pid, "parent": pid, "parent_started": epoch s}: read by `clean_stale`
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-STALE_EMPTY_S = 60.0  # a folder with no server and no record: left by a sweep killed mid-start, once this old
 
 
 # ---------------------------------------------------------------- server side
@@ -311,77 +309,6 @@ class ForkServer:
         for f in (self.path, self.path.parent / INFO_NAME):
             with contextlib.suppress(FileNotFoundError):
                 f.unlink()
-
-
-# ---------------------------------------------------------------- what killed sweeps left
-
-
-def _alive(pid: int, started: float | None = None) -> bool:
-    """A process with that pid runs (and, when `started` is given, it is the one that started then)."""
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return started is None or abs(proc.create_time() - started) < 1.0
-    except psutil.Error:
-        return False
-
-
-def _servers_of(folder: Path) -> list[psutil.Process]:
-    """The fork servers serving from `folder` (a server's command line names its socket; its runs, forked from
-    it, carry the same command line but are not the leaders of their process groups)."""
-    sock = str(folder / SOCKET_NAME)
-    found = []
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        with contextlib.suppress(psutil.Error, OSError):
-            cmd = proc.info["cmdline"] or []
-            if sock in cmd and SERVER_MAIN in cmd and os.getpgid(proc.pid) == proc.pid:
-                found.append(proc)
-    return found
-
-
-def clean_stale(tempdir: Path, grace_s: float = 3.0) -> list[str]:
-    """End the fork servers whose sweep is gone, and remove their `harness-fork-*` folders; one note each.
-
-    A folder is stale when the sweep its record names is gone, or (no record: a harness from before servers
-    ended with their sweep) when its server's parent is gone, or when it holds no server and is older than a
-    minute. A live sweep's server is never touched."""
-    notes = []
-    for folder in sorted(Path(tempdir).glob(FOLDER_PREFIX + "*")):
-        if not folder.is_dir():
-            continue
-        try:
-            info = json.loads((folder / INFO_NAME).read_text(encoding="utf-8"))
-            parent, started = int(info["parent"]), float(info["parent_started"])
-        except (OSError, ValueError, KeyError, TypeError):
-            parent, started = None, None
-        servers = _servers_of(folder)
-        if parent is not None:
-            stale = not _alive(parent, started)
-        elif servers:
-            stale = all(s.ppid() in (0, 1) or not _alive(s.ppid()) for s in servers)
-        else:
-            try:
-                stale = time.time() - folder.stat().st_mtime > STALE_EMPTY_S
-            except OSError:
-                stale = False
-        if not stale:
-            continue
-        ended = []
-        for server in servers:
-            with contextlib.suppress(psutil.Error, OSError):
-                os.killpg(server.pid, signal.SIGTERM)
-                try:
-                    server.wait(grace_s)
-                except psutil.TimeoutExpired:
-                    os.killpg(server.pid, signal.SIGKILL)
-                ended.append(str(server.pid))
-        shutil.rmtree(folder, ignore_errors=True)
-        notes.append(
-            f"removed {folder}, left by a sweep that was killed"
-            + (f"; ended its fork server (pid {', '.join(ended)})" if ended else "")
-        )
-    return notes
 
 
 def _readline_within(stream: IO[bytes], timeout_s: float) -> bytes:

@@ -14,7 +14,8 @@
 
 Nothing here depends on a clean exit: the manifest is written before the
 first run starts, each result as its run ends, and `collect_results` rebuilds
-the table from the run files alone.
+the table from the run files alone. Reading the files is `harness.results_folder`'s (the report reads
+them through it too); this module writes them and words what the sweep says of them.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import psutil
 from harness.atomic import atomic_write_text
 from harness.errors import UserError
 from harness.result import CorruptResult, RunResult
+from harness.results_folder import ATTEMPTS_DIR, MANIFEST_FILE, RUNS_DIR, read_manifest, scan_runs
 from harness.sweep.child import kill_group
 
 MANIFEST_VERSION = 1
@@ -46,10 +48,10 @@ def sweep_dir_for(results_dir: Path, name: str) -> Path:
 class SweepDir:
     def __init__(self, root: Path) -> None:
         self.root = Path(root).absolute()  # the child runs in scratch/, so every path it gets is absolute
-        self.runs = self.root / "runs"
+        self.runs = self.root / RUNS_DIR
         self.logs = self.root / "logs"
         self.scratch = self.root / "scratch"
-        self.manifest = self.root / "manifest.json"
+        self.manifest = self.root / MANIFEST_FILE
 
     def ensure(self) -> None:
         for d in (self.runs, self.logs, self.scratch):
@@ -59,7 +61,7 @@ class SweepDir:
         return self.runs / f"{stem}.json"
 
     def attempts_dir(self) -> Path:
-        return self.root / "attempts"
+        return self.root / ATTEMPTS_DIR
 
     def log_path(self, stem: str) -> Path:
         return self.logs / f"{stem}.log"
@@ -135,11 +137,8 @@ class SweepDir:
     # ------------------------------------------------------------ manifest
 
     def read_manifest(self) -> dict[str, Any] | None:
-        try:
-            raw = json.loads(self.manifest.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        return raw if isinstance(raw, dict) else None
+        """The manifest; None when it is missing or unreadable."""
+        return read_manifest(self.root)[0]
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         atomic_write_text(self.manifest, json.dumps(manifest, ensure_ascii=False, indent=1))
@@ -207,8 +206,8 @@ def collect_results(results_dir: Path, *, manifest_only: bool = True) -> Collect
     with one warning. Without a manifest every valid file is returned, sorted by file name.
     """
     root = Path(results_dir)
-    runs = root / "runs"
-    if not runs.is_dir() and root.name == "runs":
+    runs = root / RUNS_DIR
+    if not runs.is_dir() and root.name == RUNS_DIR:
         runs, root = root, root.parent
     warnings: list[str] = []
     if not runs.is_dir():
@@ -218,27 +217,24 @@ def collect_results(results_dir: Path, *, manifest_only: bool = True) -> Collect
         manifest = SweepDir(root).read_manifest()
         if manifest is not None and isinstance(manifest.get("runs"), list):
             order = {r["key"]: i for i, r in enumerate(manifest["runs"]) if isinstance(r, dict) and "key" in r}
-        elif (root / "manifest.json").exists():
-            warnings.append(f"{root / 'manifest.json'}: unreadable; reading every run file")
-    found: dict[str, RunResult] = {}
+        elif (root / MANIFEST_FILE).exists():
+            warnings.append(f"{root / MANIFEST_FILE}: unreadable; reading every run file")
+    found: list[RunResult] = []
     stale = 0
-    for f in sorted(runs.glob("*.json")):
-        try:
-            r = RunResult.read(f)
-        except CorruptResult as e:
-            warnings.append(f"{e}; skipped")
-            continue
-        if r.request.warmup:
-            continue  # a sweep's warm-up run: never reported (its time is in the manifest's invocation)
-        if order is not None and r.key not in order:
+    for f in scan_runs(runs, order):
+        if f.kind == "corrupt":
+            warnings.append(f"{f.error}; skipped")
+        elif f.kind == "stale":
             stale += 1
-            continue
-        if not f.stem.endswith(r.key[:12]):
-            warnings.append(f"{f}: file name does not match its key {r.key[:12]}")
-        found.setdefault(r.key, r)
+        elif f.kind in ("run", "duplicate"):  # a second file of a key: named when misnamed, never listed twice
+            assert f.result is not None
+            if not f.path.stem.endswith(f.result.key[:12]):
+                warnings.append(f"{f.path}: file name does not match its key {f.result.key[:12]}")
+            if f.kind == "run":
+                found.append(f.result)
+        # warm-up runs: never reported (their time is in the manifest's invocation)
     if stale:
         warnings.append(f"{runs}: {stale} result file(s) of an earlier plan of this sweep left out (not in manifest)")
-    items = list(found.values())
     if order is not None:
-        items.sort(key=lambda r: order[r.key])
-    return CollectedResults(items, warnings)
+        found.sort(key=lambda r: order[r.key])
+    return CollectedResults(found, warnings)

@@ -12,6 +12,9 @@ Ray is an optional extra (`pip install 'lora-harness[ray]'`). Workers need the
 harness installed (same version) and the run's data and weights where the
 request says. The GPU name in run keys is the cluster's `accelerator_type:*`
 resources (e.g. "H100"), so keys differ from the local executor's.
+
+`RayExecutor` is the sweep's Executor (harness/sweep/executor.py); `RaySession` holds the connection and
+submits the tasks.
 """
 
 from __future__ import annotations
@@ -30,7 +33,12 @@ from harness.atomic import atomic_write_text
 from harness.errors import UserError
 from harness.keys import key_inputs_env
 from harness.sweep.child import PASS_ENV, ChildOutcome, ChildProcess, child_command, child_env
+from harness.sweep.executor import Placement
+from harness.sweep.layout import SweepDir
+from harness.sweep.options import SweepOptions
 from harness.sweep.outcome import PlannedRun, parent_result, result_from_child
+from harness.sweep.progress import Reporter
+from harness.sweep.recorder import Recorder
 
 LOG_CAP_BYTES = 4 << 20  # the last 4 MiB of a child's output come back to the driver
 
@@ -84,6 +92,43 @@ def ray_task(payload: dict[str, Any]) -> dict[str, Any]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+class RayExecutor:
+    """The Executor of a Ray cluster: `ray` imported at once (a UserError when it is not installed), and
+    connected by `connect()`, before the results folder is first written."""
+
+    name = "ray"
+
+    def __init__(self, options: SweepOptions) -> None:
+        self.options = options
+        self.session = RaySession(options.ray_address)  # UserError when ray is missing
+        if options.gpus is not None:
+            raise UserError("gpus and executor 'ray' do not mix: Ray places runs on the cluster's GPUs")
+
+    def connect(self) -> RaySession:
+        return self.session  # no cluster: one line, and no results folder
+
+    def placement(self) -> Placement:
+        where = f"ray {self.session.address_text}"
+        return Placement(self.session.gpu_name(), where, max(1, self.session.slots()), None)
+
+    def plan_warnings(self, planned: list[PlannedRun]) -> list[str]:
+        if any(p.request.save_adapter for p in planned):  # the task's folder on the worker goes with the task
+            return ["the Ray executor keeps no adapters (--save-adapters): use the local one"]
+        return []
+
+    def manifest_fields(self) -> dict[str, Any]:
+        return {"executor": self.name, "ray_address": self.options.ray_address, "gpus": None, "gpu_baseline": None}
+
+    def run(
+        self, to_run: list[PlannedRun], layout: SweepDir, reporter: Reporter, recorder: Recorder, warnings: list[str]
+    ) -> bool:
+        o = self.options
+        return self.session.run(
+            to_run, layout, reporter, recorder, child_module=o.child_module,
+            kill_grace_s=o.kill_grace_s, busy_mib=o.busy_mib, busy_wait_s=o.busy_wait_s,
+        )  # fmt: skip
+
+
 class RaySession:
     """ray.init on enter (unless already connected), ray.shutdown on exit when it connected."""
 
@@ -126,9 +171,9 @@ class RaySession:
     def run(
         self,
         to_run: list[PlannedRun],
-        layout: Any,
-        reporter: Any,
-        recorder: Any,
+        layout: SweepDir,
+        reporter: Reporter,
+        recorder: Recorder,
         *,
         child_module: str,
         kill_grace_s: float,
@@ -197,7 +242,9 @@ class RaySession:
             pending.clear()
             return True
 
-    def _record(self, ref: Any, run: PlannedRun, t0: float, layout: Any, recorder: Any, cancelled: bool) -> None:
+    def _record(
+        self, ref: Any, run: PlannedRun, t0: float, layout: SweepDir, recorder: Recorder, cancelled: bool
+    ) -> None:
         ray = self.ray
         try:
             data = ray.get(ref)
