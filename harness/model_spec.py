@@ -25,9 +25,10 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -38,6 +39,32 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 # config.json fields that say how the file was written, not what the architecture is
 NOT_ARCHITECTURE = {"transformers_version", "torch_dtype", "dtype", "architectures", "quantization_config", "auto_map"}
 PROBE_TIMEOUT_S = 300
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """What `--model REF` names, before anything is read or fetched: the one rule the runs (`resolve_model`) and
+    the memory model (`harness.memory.source`) both follow."""
+
+    ref: str
+    kind: Literal["candidate", "folder", "hub", "unknown"]  # unknown: not a candidate, folder or hub id
+    name: str | None = None  # the candidate's name (kind candidate)
+    folder: Path | None = None  # the folder as given, `~` expanded (kind folder)
+
+
+def model_ref(ref: str, known: Iterable[tuple[str, str]]) -> ModelRef:
+    """`ref` against the candidates' (name, hub id) pairs: a candidate's name, else a folder on this machine,
+    else a candidate's hub id, else a hub id of a model no candidate carries (or nothing the harness can use)."""
+    known = list(known)
+    if ref in {name for name, _ in known}:
+        return ModelRef(ref, "candidate", name=ref)
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        return ModelRef(ref, "folder", folder=path)
+    for name, hub_id in known:
+        if hub_id == ref:
+            return ModelRef(ref, "candidate", name=name)
+    return ModelRef(ref, "hub" if is_hub_id(ref) else "unknown")
 
 
 @dataclass
@@ -198,12 +225,12 @@ def resolve_model(ref: str, candidates: CandidateFile, weights_mode: str, trust_
     from harness import weights
 
     names = {c.name for c in candidates.candidates}
-    if ref in names:
-        return Resolved(candidates.get(ref), ad_hoc=False)
+    what = model_ref(ref, ((c.name, c.hub_id) for c in candidates.candidates))
+    if what.kind == "candidate":
+        return Resolved(candidates.get(str(what.name)), ad_hoc=False)
     label = f"model '{ref}'"
-    path = Path(ref).expanduser()
-    if path.is_dir():
-        folder = path.resolve()
+    if what.folder is not None:
+        folder = what.folder.resolve()
         name = _unique(safe_name(folder.name), names, f"{folder.parent.name}-{folder.name}")
         if weights_mode == "real" and not weights.has_weights(folder):
             raise UserError(f"{label}: {folder} has no weights (model.safetensors or its shards); give a folder "
@@ -211,15 +238,12 @@ def resolve_model(ref: str, candidates: CandidateFile, weights_mode: str, trust_
         real = weights_mode == "real"
         cand, note = candidate_from_folder(folder, str(folder), name, label, trust_remote_code, need_tokenizer=real)
         return Resolved(cand, ad_hoc=True, note=note)
-    if not is_hub_id(ref):
+    if what.kind == "unknown":
         known = ", ".join(sorted(names))
         raise UserError(
             f"unknown candidate '{ref}': not in the candidates file ({known}), not a folder on this machine, "
             f"and not a hub id (org/name); check the spelling, or pass --candidates FILE"
         )
-    for c in candidates.candidates:
-        if c.hub_id == ref:
-            return Resolved(c, ad_hoc=False)
     if weights_mode == "real":
         got = weights.fetch_model(ref, label)
     else:

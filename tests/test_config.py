@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli
+from harness import cli, preflight
 from harness.config import REPO_ROOT, expand_sweep, load_candidates, load_sweep_spec
 from harness.errors import UserError
 
@@ -141,7 +141,7 @@ def test_candidate_that_needs_remote_code_asks_for_the_flag(tmp_path: Path, monk
     cands = load_candidates()
     c = cands.candidates[0].model_copy(update={"trust_remote_code": True})
     cands.candidates[0] = c
-    monkeypatch.setattr(cli, "load_candidates", lambda *a: cands)
+    monkeypatch.setattr(preflight, "load_candidates", lambda *a: cands)
     code, err = _cli(["bench", "--model", c.name, "--results-root", str(tmp_path)], capsys)
     assert code == 2 and "--trust-remote-code" in err
 

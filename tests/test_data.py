@@ -341,3 +341,44 @@ def test_errors_are_user_errors_not_tracebacks(tmp_path):
         p = write(tmp_path, "locked.csv", HEADER)
         p.chmod(0)
         assert "cannot read" in user_error(p)
+
+
+# ---------------------------------------------------------------- the format registry
+
+
+def test_the_format_registry_is_what_the_spec_accepts():
+    from typing import get_args
+
+    from harness.data.formats import BY_NAME, FORMATS, REGISTRY, check_config_formats
+
+    assert FORMATS == ("auto", *(f.name for f in REGISTRY)) == ("auto", "ohlora_csv", "alpaca", "korquad")
+    assert get_args(DataSettings.model_fields["format"].annotation) == FORMATS  # config's copy, checked
+    check_config_formats(FORMATS)
+    with pytest.raises(RuntimeError, match=r"harness/config\.py"):
+        check_config_formats(("auto", "alpaca"))
+    for f in REGISTRY:  # every format names its fields, its suffixes and a loader; hub rows only where it can
+        assert f.fields and f.suffixes and callable(f.load_file) and BY_NAME[f.name] is f
+        assert (f.from_records is None) == (not f.hub_columns)
+
+
+def test_detection_messages_are_derived_from_the_registry(tmp_path):
+    msg = user_error(write(tmp_path, "x.txt", "hello"))
+    assert "use .csv, .json or .jsonl, or set data.format to ohlora_csv, alpaca or korquad" in msg
+    msg = user_error(write(tmp_path, "x.jsonl", json.dumps({"q": "p"})))
+    assert "expected instruction/input/output (alpaca) or context/question/answers (korquad), or set" in msg
+    # a nested KorQuAD document is told by its top-level key, before any record's keys
+    doc = {"data": [], "instruction": "i", "output": "o"}
+    assert detect_format(write(tmp_path, "d.json", json.dumps(doc))) == "korquad"
+    assert detect_format(write(tmp_path, "t.tsv", "a\tb\n")) == "ohlora_csv"
+
+
+def test_a_hub_split_is_a_registry_format_by_its_columns():
+    from harness.data import hub_examples
+
+    rows = [{"instruction": "q", "input": "", "output": "a"}]
+    assert hub_examples(rows, "o/n:train", "auto", {})[0].question == "q"
+    rows = [{"context": "c", "question": "q", "answers": {"text": ["a"]}}]
+    ex = hub_examples(rows, "o/n:train", "auto", {})[0]
+    assert (ex.context, ex.key_phrase) == ("c", "a")
+    rows = [{"q": "x", "a": "y"}]  # no format's columns: the mapping
+    assert hub_examples(rows, "o/n:train", "auto", {"question": "q", "answer": "a"})[0].answer == "y"

@@ -14,7 +14,7 @@ from harness.config import SweepSpec, expand_sweep, load_candidates
 def _captured(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> tuple[SweepSpec, list[Any]]:
     """The spec and requests a command line asks for (the sweep itself is not run)."""
     seen: list[SweepSpec] = []
-    monkeypatch.setattr(cli, "_sweep", lambda spec, source, args, **kw: seen.append(spec) or 0)
+    monkeypatch.setattr(cli.runs, "_sweep", lambda spec, source, args, **kw: seen.append(spec) or 0)
     assert cli.main(argv) == 0
     return seen[0], expand_sweep(seen[0], load_candidates())
 

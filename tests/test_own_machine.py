@@ -19,9 +19,8 @@ from typing import Any
 
 import pytest
 
-from harness import cli, data, model_spec, weights
+from harness import cli, data, model_spec, preflight, weights
 from harness.config import REPO_ROOT, load_candidates
-from harness.sweep import preflight
 from tests.tiny import ALL7, TINY, tiny_candidate, tiny_request
 
 CHAT = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}"
@@ -268,7 +267,7 @@ def test_preflight_never_imports_torch(tmp_path: Path) -> None:
     code = (
         "import sys, json\n"
         "from harness import cli\n"
-        "from harness.sweep import preflight\n"
+        "from harness import preflight\n"
         "from harness.config import load_candidates, build_request\n"
         "c = load_candidates().get('llama1B')\n"
         "r = build_request(c, {'weights': 'shape'})\n"
@@ -355,7 +354,7 @@ def test_weights_path_applies_to_its_model(tmp_path: Path, monkeypatch: pytest.M
         seen["spec"] = spec
         return 0
 
-    monkeypatch.setattr(cli, "_sweep", fake_sweep)
+    monkeypatch.setattr(cli.runs, "_sweep", fake_sweep)
     assert cli.main(["bench", "--model", "llama1B", "--weights-path", str(folder)]) == 0
     spec = seen["spec"]
     assert spec.axes.candidates == ["llama1B"] and spec.base["weights_path"] == str(folder.resolve())

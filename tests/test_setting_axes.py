@@ -93,7 +93,7 @@ def test_bad_axis_values_name_the_field(axes: dict[str, Any], expect: str) -> No
 def _captured(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> list[Any]:
     """The requests a command line asks for (the sweep itself is not run)."""
     seen: list[SweepSpec] = []
-    monkeypatch.setattr(cli, "_sweep", lambda spec, source, args, **kw: seen.append(spec) or 0)
+    monkeypatch.setattr(cli.runs, "_sweep", lambda spec, source, args, **kw: seen.append(spec) or 0)
     assert cli.main(argv) == 0
     return expand_sweep(seen[0], load_candidates())
 

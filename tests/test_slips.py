@@ -476,7 +476,7 @@ def test_bench_with_other_data_and_no_model_writes_a_folder_named_after_the_data
         seen["spec"] = spec
         return 0
 
-    monkeypatch.setattr(cli, "_sweep", fake_sweep)
+    monkeypatch.setattr(cli.runs, "_sweep", fake_sweep)
     mine = tmp_path / "mine.csv"
     shutil.copyfile(REPO / "data" / "sample_qa.csv", mine)
     assert cli.main(["bench", "--data", str(mine)]) == 0

@@ -108,10 +108,9 @@ class RunChild:
         backend = get_backend(req.backend)
         caches = cache_states()  # before anything can compile
         faults.hit("start", req.label)
-        from harness.backends.capability import check, gpu_capability
+        from harness.preflight import capability, run_data
 
-        gpu = gpu_capability(0) if req.device != "cpu" else None
-        reason = check(req, gpu)
+        reason = capability(req)  # the preflight's capability part: here, where it is the run's outcome
         if reason:
             self.finish("unsupported", reason)
             return
@@ -157,14 +156,10 @@ class RunChild:
         self.result.environment.monitor = mon.description
         lap("monitor")
 
-        # data (validated by the CLI before the sweep; checked again here)
-        loaded = data_mod.load_data(req.data)  # a file, or a hub data set at the commit the sweep pinned
+        # data: the preflight's data part, as the parent ran it before the sweep (checked again here)
+        got = run_data(req)  # a file, or a hub data set at the commit the sweep pinned
+        loaded, splits, template = got.loaded, got.splits, got.template
         examples = loaded.examples
-        splits = data_mod.select_rows(
-            examples, req.data.train_rows, req.data.eval_rows, req.data.grade_rows, loaded.where
-        )
-        template = req.data.prompt_template or req.candidate.prompt_template
-        data_mod.validate_template(template, splits.train + splits.eval + splits.grade)
         lap("data")
 
         # weights: one-time work (conversion, shape build) kept out of the phases

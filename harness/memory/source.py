@@ -1,6 +1,7 @@
 """Where a model's config comes from: a candidate (candidates.yaml), a folder with config.json, or a hub id,
 whose config.json is resolved as transformers users expect: the Hugging Face cache first, else downloaded
-(cache only under HF_HUB_OFFLINE=1). Config only: no weights are read."""
+(cache only under HF_HUB_OFFLINE=1). Config only: no weights are read. Which of these `--model` names is
+`harness.model_spec.model_ref`'s answer, the one the runs follow too."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import yaml
 from harness.config import CANDIDATES_FILE as CANDIDATES  # the source tree's copy, or the installed one
 from harness.errors import UserError
 from harness.memory.shape import ALL_LINEAR
+from harness.model_spec import model_ref
 
 
 @dataclass(frozen=True)
@@ -43,12 +45,14 @@ def from_candidate(c: dict[str, Any]) -> ModelSpec:
 
 def resolve(model: str, targets: list[str] | None = None, path: Path = CANDIDATES) -> ModelSpec:
     """A candidate name or hub id, a folder with config.json, or a hub id in the local cache."""
-    for c in candidates(path):
-        if model in (c.get("name"), c.get("hub_id")):
-            spec = from_candidate(c)
-            return spec if not targets else ModelSpec(spec.label, spec.config, tuple(targets), c)
-    folder = Path(model).expanduser()
-    if folder.is_dir():
+    entries = candidates(path)
+    what = model_ref(model, ((str(c.get("name") or ""), str(c.get("hub_id") or "")) for c in entries))
+    if what.kind == "candidate":
+        c = next(c for c in entries if c.get("name") == what.name)
+        spec = from_candidate(c)
+        return spec if not targets else ModelSpec(spec.label, spec.config, tuple(targets), c)
+    folder = what.folder
+    if folder is not None:
         cfg_path = folder / "config.json"
         if not cfg_path.is_file():
             raise UserError(f"--model {model}: no config.json in that folder")
@@ -58,7 +62,7 @@ def resolve(model: str, targets: list[str] | None = None, path: Path = CANDIDATE
             raise UserError(f"{cfg_path}: not valid JSON") from None
         label = f"{folder} (config.json)"
     else:
-        names = ", ".join(c["name"] for c in candidates(path))
+        names = ", ".join(c["name"] for c in entries)
         config, how = hub_config(model, f"--model {model}: not a candidate ({names}), not a folder, and")
         label = f"{model} (config {how})"
     if not isinstance(config, dict) or not config.get("model_type"):

@@ -5,7 +5,7 @@
 - real, `weights: hub`: `--weights-path` folder, or a local folder given as the model, else the
   Hugging Face hub as transformers users know it: the HF cache first; on a miss, a download through
   huggingface_hub (progress bars, resumable); cache only when the user sets HF_HUB_OFFLINE=1.
-  The sweep's preflight (harness/sweep/preflight.py) does the download in the parent, before any
+  The preflight (harness/preflight.py) does the download in the parent, before any
   run starts, so a run finds its weights in the cache.
 - shape: the candidate's architecture from `shape_config`, random weights from a fixed seed,
   built once and saved to the cache, so that every backend (plain or not, 16-bit or 4-bit) loads it the

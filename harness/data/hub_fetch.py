@@ -3,7 +3,7 @@ first, else a download through huggingface_hub (progress bars, resumable); cache
 
 The result is the repository's snapshot folder and its commit sha: the sha is pinned in the run request
 (`data.revision`), so every run of a sweep, and a resumed sweep, loads the same files, and the run key
-changes when the data set does. Reading the rows (datasets.load_dataset) and their format are data.py's.
+changes when the data set does. Reading the rows (datasets.load_dataset) and their format are `hub_rows`'.
 """
 
 from __future__ import annotations
