@@ -70,7 +70,7 @@ def invocation() -> list[str]:
 def version() -> str:
     from importlib import metadata
 
-    from harness import __version__
+    from harness.versions import __version__
 
     try:
         return metadata.version("lora-harness")

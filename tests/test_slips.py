@@ -364,7 +364,7 @@ def test_run_sweep_checks_its_timeout_and_executor_before_it_writes(
 def _table_text(results: list[RunResult]) -> str:
     from rich.console import Console
 
-    from harness.summary import footnotes, run_table
+    from harness.report.summary import footnotes, run_table
 
     console = Console(record=True, width=400, file=io.StringIO())
     console.print(run_table(results, {r.key for r in results}, "sweep"))

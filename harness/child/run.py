@@ -28,6 +28,7 @@ from typing import Any
 from harness import faults
 from harness.backends import get as get_backend
 from harness.caches import cache_states
+from harness.child.fake import fake_run
 from harness.config import RunRequest
 from harness.errors import UserError
 from harness.keys import key_inputs_from_env
@@ -148,6 +149,7 @@ class RunChild:
         from harness.backends import common
         from harness.child import env, generate, train
         from harness.child.monitor import Monitor
+        from harness.data import tokens
 
         lap("libraries")  # transformers, peft, trl, the backend's own (the fork server preloads only some)
         self.result.environment = env.capture(gpu_index)
@@ -196,12 +198,12 @@ class RunChild:
             for e in splits.train
         ]
         # sequence lengths belong to the tokenizer: with the stand-in they are not the model's (recorded)
-        lengths = weights.token_lengths(tok, train_rows)
+        lengths = tokens.token_lengths(tok, train_rows)
         if lengths:
             self.result.weights.train_tokens_mean = statistics.fmean(lengths)
             self.result.weights.train_tokens_max = max(lengths)
         # rows the trainer will cut to max_length: said on screen and in the report, not only in these figures
-        self.result.weights.train_rows_truncated, self.result.weights.train_tokens_cut_max = weights.truncation(
+        self.result.weights.train_rows_truncated, self.result.weights.train_tokens_cut_max = tokens.truncation(
             lengths, req.train.max_length
         )
         eval_items = [(e.id, data_mod.render_prompt(template, e)) for e in splits.eval]
@@ -420,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--key", required=True)
     args = ap.parse_args(argv)
 
-    if faults.fake_run(args.request, args.result, args.key):
+    if fake_run(args.request, args.result, args.key):
         return 0
     try:
         request = RunRequest.model_validate(json.loads(args.request.read_text(encoding="utf-8")))

@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness.fmt import duration
+from harness.report.summary import STATUS_STYLE, footnotes, run_table
 from harness.result import RunResult
-from harness.summary import STATUS_STYLE, footnotes, run_table
 from harness.sweep.outcome import PlannedRun
 
 TABLE_WIDTH = 180  # the end-of-sweep table in a log (not a terminal)
@@ -128,7 +128,7 @@ class Reporter:
                 self._progress = None
 
     def table(self, results: list[RunResult], ran: set[str]) -> None:
-        """The one end-of-sweep table (harness.summary): a line per run, kept ones marked."""
+        """The one end-of-sweep table (harness.report.summary): a line per run, kept ones marked."""
         if self.mode == "quiet":
             return
         console = self.console
