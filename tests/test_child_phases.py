@@ -221,7 +221,7 @@ def test_the_shape_build_leaves_nothing_in_the_load_phase(tmp_path: Path) -> Non
     script.write_text(
         "import json, os, sys\n"
         "from pathlib import Path\n"
-        "from harness import run as run_mod\n"
+        "from harness.child import run as run_mod\n"
         "from harness.result import RunResult\n"
         "from tests.tiny import tiny_candidate, tiny_request\n"
         "cfg = dict(vocab_size=4096, hidden_size=512, intermediate_size=1536, num_hidden_layers=8,\n"
