@@ -10,22 +10,30 @@ From Python (a notebook): `results = harness.bench(model=..., data=..., ranks=[1
 
 from __future__ import annotations
 
+import types
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.2.0"
-
-# Bumped whenever a change moves measured figures (part of every run key, so old results are not mixed in).
-# 2: the memory/power sampler runs in its own process (a thread took the GIL from launch-bound work).
-# 3: burn-in at the timed batch, latency as its own stage, energy from NVML's counter, shape mode without the
-#    scoring passes, shape-build memory released before the load phase, runs forked from a fork server.
-# 4: the latency stage burns in once (its longest prompt), not once per prompt.
-MEASUREMENT_VERSION = "4"
+from harness import report  # the report package (light until a report is built), made callable below
+from harness.versions import MEASUREMENT_VERSION, __version__  # the versions live on the bottom floor
 
 if TYPE_CHECKING:
-    from harness import report  # the package, callable: harness.report(folder) (harness/report/__init__.py)
     from harness.api import Results, bench
 
 __all__ = ["MEASUREMENT_VERSION", "Results", "__version__", "bench", "report"]
+
+
+class _CallableReport(types.ModuleType):
+    """`harness.report(folder)` is the API's report call (harness/api.py), and `harness.report` is also the
+    report package: once a submodule is imported Python binds the package to that name, so the package itself
+    is made callable and both stay true. Done here, on the top floor, so that the report never imports the API."""
+
+    def __call__(self, folder: Any, **kw: Any) -> Results:
+        from harness.api import report as api_report
+
+        return api_report(folder, **kw)
+
+
+report.__class__ = _CallableReport
 
 
 def __getattr__(name: str) -> Any:  # loaded on first use: `import harness` stays light (no pandas, no torch)
@@ -33,8 +41,4 @@ def __getattr__(name: str) -> Any:  # loaded on first use: `import harness` stay
         from harness import api
 
         return getattr(api, name)
-    if name == "report":
-        import harness.report  # binds the name to the package, which is callable
-
-        return harness.report
     raise AttributeError(f"module 'harness' has no attribute {name!r}")

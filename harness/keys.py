@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import re
-from importlib import metadata
 from pathlib import Path
 
 from harness.backends import REGISTRY, get
@@ -26,6 +25,7 @@ from harness.config import RunRequest
 from harness.data import file_sha256, hub_ref, resolve_data_path
 from harness.labels import repeat_tail, run_label
 from harness.result import KeyInputs
+from harness.versions import MEASUREMENT_VERSION, installed_versions
 
 # Every run uses these; a backend adds its own (`Backend.packages`), nf4 adds bitsandbytes.
 CORE_PACKAGES = ("torch", "transformers", "peft", "trl", "datasets", "accelerate", "gguf")
@@ -76,21 +76,8 @@ def package_names(request: RunRequest | None = None) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*CORE_PACKAGES, *extra)))
 
 
-def installed_versions(names: tuple[str, ...]) -> dict[str, str | None]:
-    """Installed versions read from metadata (nothing is imported); None for a package that is absent."""
-    out: dict[str, str | None] = {}
-    for name in names:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
 def figure_packages(request: RunRequest | None = None) -> dict[str, str | None]:
     """Versions of the packages that move the figures, plus the harness's own measurement version."""
-    from harness import MEASUREMENT_VERSION
-
     # the harness's own way of measuring moves the figures too (e.g. the sampler moved out of process)
     return {"harness-measurement": MEASUREMENT_VERSION, **installed_versions(package_names(request))}
 

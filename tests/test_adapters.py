@@ -54,7 +54,7 @@ def test_a_finished_run_without_its_adapter_runs_again_when_asked(tmp_path: Path
     monkeypatch.setenv("HARNESS_TEST_HOOKS", "1")
     monkeypatch.setenv("HARNESS_FAULTS", "fake")
     spec = make_spec([4])
-    kw = dict(child_module="harness.faults", progress="quiet")
+    kw = dict(child_module="harness.child.fake", progress="quiet")
     first = run_sweep(spec, make_requests(spec), SweepOptions(tmp_path, **kw))
     assert first.ran and first.results[0].adapter is None
     again = run_sweep(spec, make_requests(spec), SweepOptions(tmp_path, **kw))

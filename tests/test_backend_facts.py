@@ -163,7 +163,6 @@ def test_nothing_outside_the_backends_folder_names_a_backend() -> None:
     allowed = {
         "harness/config/candidates.py": {"unsloth_native"},  # candidates.yaml's field
         "harness/result.py": {"unsloth_path", "unsloth_env"},  # result files' fields
-        "harness/child/train.py": {"use_liger_kernel"},  # trl's SFTConfig argument, set explicitly to its default
     }
     names = [b.name for b in REGISTRY.values() if b.name != backends.PLAIN]
     word = re.compile(r"[A-Za-z_]*(?:" + "|".join(names) + r")[A-Za-z_]*", re.IGNORECASE)

@@ -132,7 +132,7 @@ def _child(tmp_path: Path, module: str, req: Any, env: dict[str, str]) -> tuple[
 def test_a_cancelled_run_keeps_its_finished_phases(tmp_path: Path) -> None:
     req = tiny_request("llama", train={"max_steps": 3})
     env = {"HARNESS_TEST_HOOKS": "1", "HARNESS_FAULTS": "fake:0.5,hang@step:2"}
-    child, res_path = _child(tmp_path, "harness.faults", req, env)
+    child, res_path = _child(tmp_path, "harness.child.fake", req, env)
     stop = threading.Event()
     child.start()
 
@@ -160,7 +160,7 @@ def test_a_timed_out_or_crashed_run_keeps_its_finished_phases(tmp_path: Path, mo
         "base": {"device": "cpu", "train": {"max_steps": 3}}, "timeout_s": 4,
     })  # fmt: skip
     reqs = expand_sweep(spec, CandidateFile.model_validate({"candidates": [cand]}))
-    out = run_sweep(spec, reqs, SweepOptions(tmp_path / "results", child_module="harness.faults", progress="quiet",
+    out = run_sweep(spec, reqs, SweepOptions(tmp_path / "results", child_module="harness.child.fake", progress="quiet",
                                              kill_grace_s=1.0))  # fmt: skip
     rows = {r.rank: r for r in out.results}
     assert rows[8].status == "timeout" and list(rows[8].phases) == ["load", "generate_base", "eval_base"]

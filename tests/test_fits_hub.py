@@ -42,7 +42,7 @@ def test_a_config_not_in_the_cache_is_downloaded(
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr("harness.weights.hub_reachable", lambda: True)
+    monkeypatch.setattr("harness.weights.hub.hub_reachable", lambda: True)
     calls: list[tuple[str, str, bool]] = []
 
     def hf_hub_download(repo: str, filename: str, **kw: Any) -> str:
@@ -87,7 +87,7 @@ def test_an_unknown_id_and_an_unreachable_hub_are_one_line(
     from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr("harness.weights.hub_reachable", lambda: False)
+    monkeypatch.setattr("harness.weights.hub.hub_reachable", lambda: False)
     assert main(["fits", "--model", "someorg/none", *ARGS]) == 2
     assert "cannot be reached" in capsys.readouterr().err
 
@@ -96,7 +96,7 @@ def test_an_unknown_id_and_an_unreachable_hub_are_one_line(
             raise LocalEntryNotFoundError("not cached")
         raise RepositoryNotFoundError("404", response=httpx.Response(404, request=httpx.Request("GET", "https://h")))
 
-    monkeypatch.setattr("harness.weights.hub_reachable", lambda: True)
+    monkeypatch.setattr("harness.weights.hub.hub_reachable", lambda: True)
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", hf_hub_download)
     assert main(["fits", "--model", "someorg/none", *ARGS]) == 2
     err = capsys.readouterr().err.strip()

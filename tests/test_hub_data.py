@@ -161,7 +161,7 @@ def test_an_unreachable_hub_and_an_unknown_id_online(hub: Path, monkeypatch: pyt
     from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
 
     monkeypatch.delenv("HF_HUB_OFFLINE")
-    monkeypatch.setattr("harness.weights.hub_reachable", lambda: False)
+    monkeypatch.setattr("harness.weights.hub.hub_reachable", lambda: False)
     with pytest.raises(UserError, match=r"team/none:train: .* the hub \(.*\) cannot be reached"):
         data.load_data(DataSettings(path="team/none"))
 
@@ -170,7 +170,7 @@ def test_an_unreachable_hub_and_an_unknown_id_online(hub: Path, monkeypatch: pyt
             raise LocalEntryNotFoundError("not cached")
         raise RepositoryNotFoundError("404", response=httpx.Response(404, request=httpx.Request("GET", "https://h")))
 
-    monkeypatch.setattr("harness.weights.hub_reachable", lambda: True)
+    monkeypatch.setattr("harness.weights.hub.hub_reachable", lambda: True)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
     with pytest.raises(UserError, match=r"no data set 'team/none' on the hub \(.*/datasets/team/none\)"):
         data.load_data(DataSettings(path="team/none"))
@@ -182,7 +182,7 @@ def test_a_download_is_the_normal_hub_resolution(hub: Path, monkeypatch: pytest.
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     monkeypatch.delenv("HF_HUB_OFFLINE")
-    monkeypatch.setattr("harness.weights.hub_reachable", lambda: True)
+    monkeypatch.setattr("harness.weights.hub.hub_reachable", lambda: True)
     calls: list[dict[str, Any]] = []
 
     def snapshot_download(repo: str, **kw: Any) -> str:

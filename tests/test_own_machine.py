@@ -21,6 +21,7 @@ import pytest
 
 from harness import cli, data, model_spec, preflight, weights
 from harness.config import REPO_ROOT, load_candidates
+from harness.data import tokens
 from tests.tiny import ALL7, TINY, tiny_candidate, tiny_request
 
 CHAT = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}"
@@ -129,7 +130,7 @@ def _hub_raising(monkeypatch: pytest.MonkeyPatch, error: Exception) -> None:
         raise error
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
-    monkeypatch.setattr(weights, "hub_reachable", lambda: True)
+    monkeypatch.setattr(weights.hub, "hub_reachable", lambda: True)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
 
 
@@ -160,7 +161,7 @@ def test_unknown_hub_id_says_so(monkeypatch: pytest.MonkeyPatch, hf_home: Path) 
 
 def test_unreachable_hub_is_not_retried_for_each_file(monkeypatch: pytest.MonkeyPatch, hf_home: Path) -> None:
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(weights, "hub_reachable", lambda: False)
+    monkeypatch.setattr(weights.hub, "hub_reachable", lambda: False)
     t0 = time.perf_counter()
     got = weights.fetch_model("org/absent", "model 'org/absent'")
     assert time.perf_counter() - t0 < 5
@@ -187,7 +188,7 @@ def test_download_when_online_then_the_cache(tmp_path: Path, monkeypatch: pytest
         return str(put_in_hf_cache(hf_home, repo_id, src))  # what the download leaves in the cache
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
-    monkeypatch.setattr(weights, "hub_reachable", lambda: True)
+    monkeypatch.setattr(weights.hub, "hub_reachable", lambda: True)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     got = weights.fetch_model("org/tiny", "model 'org/tiny'")
     assert got.access == "downloaded" and got.path is not None and weights.has_weights(got.path)
@@ -244,7 +245,7 @@ def test_shape_mode_uses_the_real_tokenizer_from_the_cache(tmp_path: Path, hf_ho
         {"prompt": "### 질문: 안녕", "completion": " 반가워"},
         {"prompt": "### 질문: 뭐 해?", "completion": " 공부해"},
     ]
-    mean, mx = weights.token_stats(tok, rows)
+    mean, mx = tokens.token_stats(tok, rows)
     lengths = [len(tok(r["prompt"] + r["completion"])["input_ids"]) for r in rows]
     assert (mean, mx) == (sum(lengths) / 2, max(lengths)) and mx > 2
 

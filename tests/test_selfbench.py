@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.selfbench import _overhead, overhead_verdict, summary_rows
+from harness.report.selfbench_checks import overhead_verdict, summary_rows
+from harness.selfbench import _overhead
 
 
 def test_verdict_follows_the_interval_not_the_point() -> None:

@@ -1,6 +1,6 @@
 """The sweep: keys, isolation, failures as results, timeouts, Ctrl-C, resume, corrupt files, GPUs.
 
-Runs use the fake child (`python -m harness.faults`, active only with HARNESS_TEST_HOOKS=1),
+Runs use the fake child (`python -m harness.child.fake`, active only with HARNESS_TEST_HOOKS=1),
 so no model and no torch are needed; faults are injected with HARNESS_FAULTS.
 """
 
@@ -21,6 +21,7 @@ import pytest
 
 from harness import faults
 from harness import nvml as gpu_mod
+from harness.child.fake import fake_run
 from harness.config import Candidate, CandidateFile, RunRequest, SweepSpec, expand_sweep
 from harness.errors import UserError
 from harness.keys import canonical_json, data_sha256, package_names, sanitize
@@ -96,7 +97,7 @@ def hooks(monkeypatch: pytest.MonkeyPatch):
 
 def sweep(tmp_path: Path, ranks: list[int], **kw):
     spec = make_spec(ranks, device=kw.pop("device", "cpu"), timeout_s=kw.pop("spec_timeout", 60))
-    kw.setdefault("child_module", "harness.faults")
+    kw.setdefault("child_module", "harness.child.fake")
     kw.setdefault("progress", "plain")
     kw.setdefault("kill_grace_s", 1.0)
     return run_sweep(spec, make_requests(spec), SweepOptions(tmp_path / "results", **kw))
@@ -173,14 +174,14 @@ def test_hit_is_inert_without_hooks(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     faults.hit("start", "anything")  # no exception
     req = tmp_path / "r.json"
     req.write_text(make_requests(make_spec([4]))[0].model_dump_json())
-    assert faults.fake_run(req, tmp_path / "out.json", "k") is False
+    assert fake_run(req, tmp_path / "out.json", "k") is False
     assert not (tmp_path / "out.json").exists()
     monkeypatch.setenv("HARNESS_TEST_HOOKS", "yes")  # only exactly "1" enables them
-    assert faults.fake_run(req, tmp_path / "out.json", "k") is False
+    assert fake_run(req, tmp_path / "out.json", "k") is False
     # and the module refuses to act as a child without them
     env = {k: v for k, v in os.environ.items() if k != "HARNESS_TEST_HOOKS"}
     p = subprocess.run(
-        [PY, "-m", "harness.faults", "--request", str(req), "--result", str(tmp_path / "o.json"), "--key", "k"],
+        [PY, "-m", "harness.child.fake", "--request", str(req), "--result", str(tmp_path / "o.json"), "--key", "k"],
         env=env,
         capture_output=True,
         text=True,
@@ -203,7 +204,7 @@ def test_fake_run_writes_a_valid_result(hooks, tmp_path: Path):
     req = tmp_path / "r.json"
     request = make_requests(make_spec([4]))[0]
     req.write_text(request.model_dump_json())
-    assert faults.fake_run(req, tmp_path / "out.json", "abc") is True
+    assert fake_run(req, tmp_path / "out.json", "abc") is True
     r = RunResult.read(tmp_path / "out.json")
     assert (r.status, r.key, r.label) == ("ok", "abc", request.label)
 
@@ -423,7 +424,7 @@ def test_added_runs_join_the_plan_instead_of_replacing_it(hooks, tmp_path: Path)
     first = sweep(tmp_path, [4, 8])
     spec = make_spec([4], timeout_s=60)
     spec = SweepSpec.model_validate({**spec.model_dump(mode="json"), "axes": {**spec.axes.model_dump(), "repeats": 2}})
-    options = SweepOptions(tmp_path / "results", child_module="harness.faults", progress="plain", kill_grace_s=1.0,
+    options = SweepOptions(tmp_path / "results", child_module="harness.child.fake", progress="plain", kill_grace_s=1.0,
                            add=True)  # fmt: skip
     out = run_sweep(spec, make_requests(spec), options)
     assert len(out.ran) == 1 and len(out.kept) == 1  # repeat 1 of r4 is the study's own run
@@ -441,7 +442,7 @@ def test_ctrl_c_cancels_then_resume_finishes(tmp_path: Path, sig: signal.Signals
     spec = make_spec([4, 8, 16, 32])
     plan = write_plan(tmp_path / "plan.json", spec)
     results = tmp_path / "results"
-    cmd = [PY, "-m", "harness.sweep", str(plan), str(results), "--child-module", "harness.faults"]
+    cmd = [PY, "-m", "harness.sweep", str(plan), str(results), "--child-module", "harness.child.fake"]
     cmd += ["--progress", "plain", "--kill-grace", "2"]
     env = {**os.environ, "HARNESS_TEST_HOOKS": "1", "HARNESS_FAULTS": "fake:0.2,r16 ~hang@step:2"}
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -486,7 +487,7 @@ def test_sigkill_of_the_sweep_then_resume(tmp_path: Path):
         str(plan),
         str(results),
         "--child-module",
-        "harness.faults",
+        "harness.child.fake",
         "--progress",
         "plain",
     ]
@@ -536,7 +537,7 @@ sys.path.insert(0, {str(REPO)!r})
 from tests.test_sweep import make_spec, make_requests
 from harness.sweep import SweepOptions, run_sweep, collect_results
 spec = make_spec([4, 8])
-out = run_sweep(spec, make_requests(spec), SweepOptions({str(tmp_path)!r}, child_module="harness.faults", progress="plain"))
+out = run_sweep(spec, make_requests(spec), SweepOptions({str(tmp_path)!r}, child_module="harness.child.fake", progress="plain"))
 collect_results(out.results_dir)
 heavy = [m for m in ("torch", "transformers", "peft", "trl", "harness.child.run", "unsloth") if m in sys.modules]
 print(json.dumps({{"heavy": heavy, "counts": out.counts}}))
@@ -623,7 +624,7 @@ def test_user_errors(hooks, tmp_path: Path):
 def test_results_dir_named_after_the_sweep_is_used_as_is(hooks, tmp_path: Path):
     spec = make_spec([4])
     out = run_sweep(
-        spec, make_requests(spec), SweepOptions(tmp_path / "tiny", child_module="harness.faults", progress="quiet")
+        spec, make_requests(spec), SweepOptions(tmp_path / "tiny", child_module="harness.child.fake", progress="quiet")
     )
     assert out.results_dir == tmp_path / "tiny" and (tmp_path / "tiny" / "manifest.json").exists()
 

@@ -32,7 +32,7 @@ def test_ray_local_instance(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.setenv("HARNESS_TEST_HOOKS", "1")
     monkeypatch.setenv("HARNESS_FAULTS", "fake:0.2,r8 ~segv@load,r16 ~oom@step:1,r32 ~hang@load")
     spec = make_spec([4, 8, 16, 32])
-    kw = {"executor": "ray", "ray_address": "local", "child_module": "harness.faults", "progress": "plain"}
+    kw = {"executor": "ray", "ray_address": "local", "child_module": "harness.child.fake", "progress": "plain"}
     out = run_sweep(spec, make_requests(spec), SweepOptions(tmp_path, timeout_s=3, kill_grace_s=1.0, **kw))
     rows = {r.rank: r for r in out.results}
     assert [rows[r].status for r in (4, 8, 16, 32)] == ["ok", "crashed", "oom", "timeout"]

@@ -15,7 +15,7 @@ import torch
 from harness import data as data_mod
 from harness import weights
 from harness.backends.hf import HF
-from harness.child import train
+from harness.child import readback, train
 from harness.config import RunRequest
 from tests.tiny import tiny_request
 
@@ -52,7 +52,7 @@ def test_expected_steps_take_the_trainers_ceiling(rows: list, tmp_path: Path, sh
     assert train.expected_steps(20, req) == 30
     tr = _trainer(req, rows, tmp_path)
     tr.train()
-    eff = train.read_effective(tr, req, 20, {})
+    eff = readback.read_effective(tr, req, 20, {})
     assert eff.global_steps == 30
     assert eff.grad_accum == 4 and eff.per_device_batch == 2 and eff.effective_batch == 8
     assert eff.mismatches == [], eff.mismatches
@@ -67,7 +67,7 @@ def test_checkpointing_requested_but_never_enabled_is_caught(rows: list, tmp_pat
     tr = _trainer(req, rows, tmp_path, before_build=refuse)
     assert tr.args.gradient_checkpointing is True  # the trainer was asked
     tr.train()
-    eff = train.read_effective(tr, req, 20, {})
+    eff = readback.read_effective(tr, req, 20, {})
     assert eff.gradient_checkpointing is False
     assert any(m.startswith("gradient_checkpointing: requested True") for m in eff.mismatches), eff.mismatches
 
@@ -76,7 +76,7 @@ def test_checkpointing_enabled_reads_true(rows: list, tmp_path: Path, shape_cach
     req = _req(gradient_checkpointing=True, max_steps=1)
     tr = _trainer(req, rows, tmp_path)
     tr.train()
-    eff = train.read_effective(tr, req, 20, {})
+    eff = readback.read_effective(tr, req, 20, {})
     assert eff.gradient_checkpointing is True and eff.mismatches == [], eff.mismatches
 
 
@@ -94,7 +94,7 @@ def test_unsloth_checkpointing_is_read_from_its_mark(
             base.model._offloaded_gradient_checkpointing = True
 
     tr = _trainer(req, rows, tmp_path, before_build=as_unsloth_does)
-    eff = train.read_effective(tr, req, 20, {})
+    eff = readback.read_effective(tr, req, 20, {})
     assert eff.gradient_checkpointing == read
     assert any(m.startswith("gradient_checkpointing") for m in eff.mismatches) is (read != "unsloth")
 
@@ -102,7 +102,7 @@ def test_unsloth_checkpointing_is_read_from_its_mark(
 def test_dtype_is_read_from_the_parameters(rows: list, tmp_path: Path, shape_cache: Path) -> None:
     req = _req(max_steps=1, dtype="fp32")
     tr = _trainer(req, rows, tmp_path, before_build=lambda m: m.get_base_model().to(torch.bfloat16))
-    eff = train.read_effective(tr, req, 20, {"dtype": "fp32"})  # what the run asked for is not what it reads
+    eff = readback.read_effective(tr, req, 20, {"dtype": "fp32"})  # what the run asked for is not what it reads
     assert eff.dtype == "bf16" and eff.trainable_dtype == "bf16"
     assert eff.frozen_dtypes is not None and set(eff.frozen_dtypes) == {"bf16"}
     assert any(m.startswith("dtype: requested fp32") for m in eff.mismatches), eff.mismatches
@@ -113,7 +113,7 @@ def test_batch_size_is_read_from_the_dataloader(rows: list, tmp_path: Path, shap
     tr = _trainer(req, rows, tmp_path)
     tr._train_batch_size = 1  # what auto_find_batch_size does after an OOM; args still say 2
     tr.train()
-    eff = train.read_effective(tr, req, 20, {})
+    eff = readback.read_effective(tr, req, 20, {})
     assert tr.args.per_device_train_batch_size == 2
     assert eff.per_device_batch == 1
     assert "per_device_batch: requested 2, trainer used 1" in eff.mismatches
@@ -125,7 +125,7 @@ def test_optimizer_and_lr_are_read_from_the_built_optimizer(rows: list, tmp_path
     params = [p for p in tr.model.parameters() if p.requires_grad]
     tr.optimizer = torch.optim.SGD(params, lr=0.1)  # a trainer that keeps an optimizer it was handed
     tr.train()
-    eff = train.read_effective(tr, req, 20, {})
+    eff = readback.read_effective(tr, req, 20, {})
     assert eff.optimizer == "torch.optim.sgd.SGD" and eff.learning_rate == pytest.approx(0.1)
     text = "; ".join(eff.mismatches)
     assert "optimizer: requested adamw_torch (torch.optim.adamw.AdamW), trainer built torch.optim.sgd.SGD" in text
@@ -136,7 +136,7 @@ def test_optimizer_as_requested_is_no_mismatch(rows: list, tmp_path: Path, shape
     req = _req(max_steps=2, learning_rate=3e-4)
     tr = _trainer(req, rows, tmp_path)
     tr.train()
-    eff = train.read_effective(tr, req, 20, {})
+    eff = readback.read_effective(tr, req, 20, {})
     assert eff.optimizer == "torch.optim.adamw.AdamW" and eff.learning_rate == pytest.approx(3e-4)
     assert eff.loss_type == "nll" and eff.completion_only_loss is True and eff.packing is False
     assert eff.padding == "longest in batch" and eff.padding_free is False
@@ -146,12 +146,12 @@ def test_optimizer_as_requested_is_no_mismatch(rows: list, tmp_path: Path, shape
 def test_loss_type_is_read_from_the_model(rows: list, tmp_path: Path, shape_cache: Path) -> None:
     req = _req(max_steps=1, loss_type="chunked_nll")
     tr = _trainer(req, rows, tmp_path)
-    eff = train.read_effective(tr, req, 20, {})
+    eff = readback.read_effective(tr, req, 20, {})
     assert eff.loss_type == "chunked_nll"
     # a backend that puts its own forward back (Unsloth patches forwards) undoes trl's chunked loss
     base = tr.model.get_base_model()
     base.forward = type(base).forward.__get__(base)
-    eff = train.read_effective(tr, req, 20, {})
+    eff = readback.read_effective(tr, req, 20, {})
     assert eff.loss_type == "nll"
     assert any(m.startswith("loss_type: requested chunked_nll") for m in eff.mismatches), eff.mismatches
 
@@ -162,7 +162,7 @@ def test_accumulation_changed_behind_the_request_is_a_mismatch(rows: list, tmp_p
     tr = _trainer(req, rows, tmp_path)
     tr.args.gradient_accumulation_steps = 2
     tr.train()
-    eff = train.read_effective(tr, req, 20, {})
+    eff = readback.read_effective(tr, req, 20, {})
     text = "; ".join(eff.mismatches)
     assert "grad_accum: requested 1, trainer used 2" in text
     assert "global_steps: requested 10, trainer used 5" in text

@@ -29,6 +29,7 @@ FLAGS: tuple[BackendFlag, ...] = tuple(f for b in REGISTRY.values() for f in b.f
 COMPILE_CACHES: dict[str, str] = {k: v for b in REGISTRY.values() for k, v in b.compile_caches.items()}
 CHILD_ENV: dict[str, str] = {k: v for b in REGISTRY.values() for k, v in b.child_env.items()}
 RECORDED_ENV: tuple[str, ...] = tuple(dict.fromkeys(v for b in REGISTRY.values() for v in b.recorded_env))
+TRAINER_SWITCHES_OFF: dict[str, bool] = {s: False for b in REGISTRY.values() for s in b.trainer_switches}
 SHOWN_PACKAGES: tuple[str, ...] = tuple(dict.fromkeys(p for b in REGISTRY.values() for p in b.shown_packages))
 
 
@@ -72,6 +73,6 @@ def flag_settings(args: argparse.Namespace) -> dict[str, object]:
 
 __all__ = [
     "CHECKPOINTING_MODES", "CHILD_ENV", "COMPILE_CACHES", "FLAGS", "NAMES", "PLAIN", "QUANTS", "RECORDED_ENV",
-    "REGISTRY", "SHOWN_PACKAGES", "Backend", "BackendFlag", "GpuInfo", "PublishedClaim", "add_flags", "flag_settings",
+    "REGISTRY", "SHOWN_PACKAGES", "TRAINER_SWITCHES_OFF", "Backend", "BackendFlag", "GpuInfo", "PublishedClaim", "add_flags", "flag_settings",
     "get", "installed", "never_preload", "offloads_checkpointing", "preloads", "settings_sections",
 ]  # fmt: skip

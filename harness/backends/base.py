@@ -117,6 +117,9 @@ class Backend:
     # modules the fork server must never import: they patch libraries or touch CUDA when imported
     never_preload: ClassVar[tuple[str, ...]] = ()
     compile_caches: ClassVar[dict[str, str]] = {}  # its own compile caches: name -> the variable naming the folder
+    # trl switches that turn it on (SFTConfig arguments): every run sets them explicitly, off unless its backend's
+    # `trainer_args` turns them on, so that no run depends on trl's defaults
+    trainer_switches: ClassVar[tuple[str, ...]] = ()
     child_env: ClassVar[dict[str, str]] = {}  # variables every run child gets (set before any import)
     recorded_env: ClassVar[tuple[str, ...]] = ()  # variables that change what it does, recorded when set
     shown_packages: ClassVar[tuple[str, ...]] = ()  # package names the report's environment shows for it

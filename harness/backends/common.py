@@ -1,17 +1,23 @@
-"""What every backend shares once torch is loaded: dtypes, tokenizer set-up, parameter counts, nf4 config."""
+"""What every backend shares once torch is loaded: dtypes, tokenizer set-up, parameter counts, nf4 config.
+Only a run child calls it; torch is imported inside the functions, so that importing the module loads nothing."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 from harness.dtypes import train_dtype
 
 if TYPE_CHECKING:
+    import torch
+
     from harness.config import RunRequest
 
-DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+def dtypes() -> dict[str, torch.dtype]:
+    """harness.dtypes' names to torch's dtypes."""
+    import torch
+
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
 def device_capability(request: RunRequest, device: str) -> tuple[int, int] | None:
@@ -20,17 +26,19 @@ def device_capability(request: RunRequest, device: str) -> tuple[int, int] | Non
         return None
     if request.emulate is not None:
         return tuple(request.emulate.compute_capability)  # type: ignore[return-value]
+    import torch
+
     return tuple(torch.cuda.get_device_capability())  # type: ignore[return-value]
 
 
 def resolve_dtype(request: RunRequest, device: str) -> torch.dtype:
     """harness.dtypes' rule: auto is bf16 only where native (8.0 and up), else fp16; fp32 on the CPU. Not
     `torch.cuda.is_bf16_supported()`: in torch 2.11-2.13 it is True on any GPU that can emulate bf16."""
-    return DTYPES[train_dtype(request.train.dtype, device_capability(request, device), device)]
+    return dtypes()[train_dtype(request.train.dtype, device_capability(request, device), device)]
 
 
 def dtype_name(dtype: torch.dtype) -> str:
-    return {v: k for k, v in DTYPES.items()}.get(dtype, str(dtype))
+    return {v: k for k, v in dtypes().items()}.get(dtype, str(dtype))
 
 
 def prepare_tokenizer(tok: Any) -> dict[str, Any]:
@@ -64,6 +72,8 @@ def attention_kernel(model: Any) -> str | None:
 
 
 def count_params(model: Any) -> dict[str, int]:
+    import torch
+
     seen: set[int] = set()
     total = trainable = fp32 = 0
     for p in model.parameters():

@@ -24,6 +24,7 @@ class Liger(HF):
     min_compute_capability: ClassVar[tuple[int, int] | None] = (7, 0)  # Triton; the team's Quadro M6000 is 5.2
     never_preload: ClassVar[tuple[str, ...]] = ("liger_kernel",)
     shown_packages: ClassVar[tuple[str, ...]] = ("liger_kernel",)
+    trainer_switches: ClassVar[tuple[str, ...]] = ("use_liger_kernel",)
     title: ClassVar[str] = "Liger"
     memory_calibrated: ClassVar[bool] = False
     holds_logits: ClassVar[bool] = False  # its fused linear cross-entropy never holds the logits

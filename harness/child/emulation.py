@@ -66,3 +66,16 @@ def apply(request: RunRequest, torch: Any, device_index: int = 0) -> Emulation |
         fraction=fraction,
         notes=notes,
     )
+
+
+def gpu_support(request: RunRequest, torch: Any) -> tuple[str | None, Emulation | None]:
+    """Before anything else touches the GPU: does this torch build carry kernels for it (else the first kernel
+    fails), and, when emulating, cap the allocator at the emulated GPU's memory. (reason it cannot run, cap)."""
+    cc = tuple(torch.cuda.get_device_capability())
+    reason = arch_problem(cc, list(torch.cuda.get_arch_list()), torch.__version__, torch.cuda.get_device_name())
+    if reason:
+        return reason, None
+    try:
+        return None, apply(request, torch)
+    except UserError as e:
+        return str(e), None

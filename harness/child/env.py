@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness import MEASUREMENT_VERSION
 from harness.backends import RECORDED_ENV as BACKEND_RECORDED_ENV
 from harness.config import REPO_ROOT
-from harness.keys import installed_versions, package_names
+from harness.keys import package_names
 from harness.result import Environment
+from harness.versions import MEASUREMENT_VERSION, installed_versions
 
 # Recorded beside the packages in the run key (versions move memory by a third, per the device notes).
 RECORDED_TOO = ("tokenizers", "safetensors", "nvidia-ml-py", "sacrebleu", "lora-harness")

@@ -28,6 +28,8 @@ from typing import Any
 from harness import faults
 from harness.backends import get as get_backend
 from harness.caches import cache_states
+from harness.child.failures import failure_reason, is_oom, oom_reason, release_memory
+from harness.child.fake import fake_run
 from harness.config import RunRequest
 from harness.errors import UserError
 from harness.keys import key_inputs_from_env
@@ -39,11 +41,6 @@ T_START = time.perf_counter()
 
 def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def is_oom(e: BaseException) -> bool:
-    name = type(e).__name__
-    return name in ("OutOfMemoryError", "InjectedOOM") or "out of memory" in str(e).lower()
 
 
 class RunChild:
@@ -145,8 +142,9 @@ class RunChild:
         from harness import data as data_mod
         from harness import weights
         from harness.backends import common
-        from harness.child import env, generate, train
+        from harness.child import env, generate, readback, train
         from harness.child.monitor import Monitor
+        from harness.data import tokens
 
         lap("libraries")  # transformers, peft, trl, the backend's own (the fork server preloads only some)
         self.result.environment = env.capture(gpu_index)
@@ -191,12 +189,12 @@ class RunChild:
             for e in splits.train
         ]
         # sequence lengths belong to the tokenizer: with the stand-in they are not the model's (recorded)
-        lengths = weights.token_lengths(tok, train_rows)
+        lengths = tokens.token_lengths(tok, train_rows)
         if lengths:
             self.result.weights.train_tokens_mean = statistics.fmean(lengths)
             self.result.weights.train_tokens_max = max(lengths)
         # rows the trainer will cut to max_length: said on screen and in the report, not only in these figures
-        self.result.weights.train_rows_truncated, self.result.weights.train_tokens_cut_max = weights.truncation(
+        self.result.weights.train_rows_truncated, self.result.weights.train_tokens_cut_max = tokens.truncation(
             lengths, req.train.max_length
         )
         eval_items = [(e.id, data_mod.render_prompt(template, e)) for e in splits.eval]
@@ -308,7 +306,7 @@ class RunChild:
             **backend.effective_facts(load_info, backend_env),  # the backend's own (its load path, switches)
             **counts,
         }
-        self.result.effective = train.read_effective(trainer, req, len(train_rows), extra)
+        self.result.effective = readback.read_effective(trainer, req, len(train_rows), extra)
         self.result.one_time.update({k: float(v) for k, v in lora_info.items() if isinstance(v, int | float)})
         diverged = train.divergence(trainer)
         if diverged:  # what ran is recorded above; no answers from a model whose loss is inf/NaN
@@ -345,20 +343,11 @@ class RunChild:
             self.finish("ok", None)
 
     def gpu_support(self, torch: Any) -> str | None:
-        """Before anything else touches the GPU: does this torch build carry kernels for it (else the first
-        kernel fails), and, when emulating, cap the allocator at the emulated GPU's memory."""
+        """Before anything else touches the GPU: kernels in this build for it, the emulated GPU's cap (emulation)."""
         from harness.child import emulation
-        from harness.torch_arch import arch_problem
 
-        cc = tuple(torch.cuda.get_device_capability())
-        reason = arch_problem(cc, list(torch.cuda.get_arch_list()), torch.__version__, torch.cuda.get_device_name())
-        if reason:
-            return reason
-        try:
-            self.result.emulation = emulation.apply(self.request, torch)
-        except UserError as e:
-            return str(e)
-        return None
+        reason, self.result.emulation = emulation.gpu_support(self.request, torch)
+        return reason
 
     def score(self, bpc: dict[str, list[float]]) -> None:
         from harness.quality.score import score_run
@@ -370,43 +359,6 @@ class RunChild:
         self.result.quality = Quality.model_validate(quality)
 
 
-def release_memory(torch: Any, device: str) -> None:
-    """Give back what finished work left behind: the allocator's cached GPU blocks, and freed host heap
-    (glibc keeps it resident otherwise), so the next phase's peaks are its own."""
-    gc.collect()
-    if device == "cuda":
-        torch.cuda.empty_cache()
-    with suppress(OSError, AttributeError):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def _oom_reason(run: RunChild, e: BaseException) -> str:
-    peaks = run.monitor.current_peak_mib() if run.monitor is not None else {}
-    reached = ", ".join(f"{k.removesuffix('_mib')} {v:,.0f} MiB" for k, v in peaks.items() if v is not None)
-    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return (
-        f"out of memory in phase {run.phase_name}"
-        + (f" (peak reached: {reached})" if reached else "")
-        + f": {first[:300]}"
-    )
-
-
-def failure_reason(e: BaseException, phase: str | None) -> str:
-    """One line: the error's type, the phase, its first message line, and where it was raised when the
-    message says nothing (torch's InductorError wraps a bare `assert`: "AssertionError: " alone)."""
-    first = (str(e).strip().splitlines() or [""])[0][:300]
-    reason = f"{type(e).__name__} in phase {phase}: {first}"
-    if not first or first.endswith(":"):  # nothing said beyond a type name
-        frames = traceback.extract_tb(e.__traceback__)
-        if frames:
-            f = frames[-1]
-            where = "/".join(Path(f.filename).parts[-3:])
-            reason = f"{reason.rstrip(': ')} (raised at {where}:{f.lineno} in {f.name})"
-    return reason
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m harness.child.run", description=__doc__.splitlines()[0])
     ap.add_argument("--request", required=True, type=Path)
@@ -414,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--key", required=True)
     args = ap.parse_args(argv)
 
-    if faults.fake_run(args.request, args.result, args.key):
+    if fake_run(args.request, args.result, args.key):
         return 0
     try:
         request = RunRequest.model_validate(json.loads(args.request.read_text(encoding="utf-8")))
@@ -430,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         if is_oom(e):
             try:
-                run.finish("oom", _oom_reason(run, e))
+                run.finish("oom", oom_reason(run, e))
             except Exception:
                 return 1
         else:

@@ -40,7 +40,7 @@ written); 2 bad input (one line per problem on stderr; nothing is written); 130 
 def version() -> str:
     from importlib import metadata
 
-    from harness import __version__
+    from harness.versions import __version__
 
     try:
         return metadata.version("lora-harness")

@@ -153,7 +153,7 @@ class SweepSpec(Strict):
     @classmethod
     def _known_weights(cls, v: dict[str, float] | None) -> dict[str, float] | None:
         if v is not None:
-            from harness.quality.score import resolve_weights
+            from harness.quality_weights import resolve_weights
 
             try:
                 resolve_weights(v)

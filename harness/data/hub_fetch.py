@@ -18,7 +18,7 @@ DATA_PATTERNS = ["*.parquet", "*.json", "*.jsonl", "*.csv", "*.tsv", "*.txt", "*
 
 
 def dataset_page(repo: str) -> str:
-    from harness.weights import hub_endpoint
+    from harness.weights.hub import hub_endpoint
 
     return f"{hub_endpoint()}/datasets/{repo}"
 
@@ -27,7 +27,8 @@ def fetch_dataset(repo: str, revision: str | None, label: str) -> tuple[Path, st
     """(snapshot folder, commit sha) of a hub data set; a one-line UserError when it cannot be had."""
     from huggingface_hub import snapshot_download
 
-    from harness.weights import hub_cache_dir, hub_endpoint, hub_offline, hub_reachable
+    from harness.weights.hf_cache import hub_cache_dir, hub_offline
+    from harness.weights.hub import hub_endpoint, hub_reachable
 
     cache = hub_cache_dir()
     try:

@@ -17,7 +17,7 @@ import argparse
 import datetime as dt
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from harness.errors import EXIT_USER_ERROR, UserError
 from harness.memory import runs as runs_mod
 from harness.memory.coefficients import COEFFICIENTS_FILE, Coefficients, dump_coefficients, write_coefficients
 from harness.memory.gpus import MIB
+from harness.memory.loo import LooRow, loo_summary, loo_table
 from harness.memory.model import predict
 from harness.memory.runs import Observation
 from harness.memory.team import t4_markdown, t4_table
@@ -133,26 +134,6 @@ def _rel(path: str) -> str:
 # ---------------------------------------------------------------- validation
 
 
-@dataclass(frozen=True)
-class LooRow:
-    left_out: str
-    run: str
-    phase: str
-    measured_alloc: float
-    predicted_alloc: float
-    measured_nvml: float
-    predicted_nvml: float
-    fitted_on: int
-
-    @property
-    def alloc_err(self) -> float:
-        return (self.predicted_alloc - self.measured_alloc) / self.measured_alloc
-
-    @property
-    def nvml_err(self) -> float:
-        return (self.predicted_nvml - self.measured_nvml) / self.measured_nvml
-
-
 def leave_one_out(observations: list[Observation], group: Callable[[Observation], str]) -> list[LooRow]:
     rows: list[LooRow] = []
     for name in sorted({group(o) for o in observations}, key=lambda n: [group(o) for o in observations].index(n)):
@@ -168,37 +149,6 @@ def leave_one_out(observations: list[Observation], group: Callable[[Observation]
                 rows.append(LooRow(name, o.label, ph, m.allocated_mib, pred[ph].torch_allocated_mib,
                                    m.nvml_process_mib or float("nan"), pred[ph].nvml_process_mib, len(train)))  # fmt: skip
     return rows
-
-
-# ---------------------------------------------------------------- output
-
-
-def _pct(x: float) -> str:
-    return f"{x * 100:+.1f}%"
-
-
-def loo_table(rows: list[LooRow], title: str) -> str:
-    out = [f"| {title} | run | phase | torch allocated: measured | predicted | error | NVML process: measured | predicted | error |",
-           "|---|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
-    for r in rows:
-        out.append(f"| {r.left_out} | {r.run} | {r.phase} | {r.measured_alloc:,.0f} | {r.predicted_alloc:,.0f} | "
-                   f"{_pct(r.alloc_err)} | {r.measured_nvml:,.0f} | {r.predicted_nvml:,.0f} | {_pct(r.nvml_err)} |")  # fmt: skip
-    return "\n".join(out)
-
-
-def loo_summary(rows: list[LooRow]) -> str:
-    out = []
-    for ph in PHASES:
-        mine = [r for r in rows if r.phase == ph]
-        if not mine:
-            continue
-        a = [abs(r.alloc_err) for r in mine]
-        n = [abs(r.nvml_err) for r in mine]
-        within = sum(x <= 0.05 for x in a)
-        out.append(f"{ph}: torch allocated |error| mean {np.mean(a) * 100:.1f}%, max {max(a) * 100:.1f}% "
-                   f"({within} of {len(a)} within 5%); NVML process |error| mean {np.mean(n) * 100:.1f}%, "
-                   f"max {max(n) * 100:.1f}%")  # fmt: skip
-    return "\n".join(out)
 
 
 def _csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:

@@ -13,9 +13,9 @@ from harness.atomic import atomic_write_text
 from harness.backends import REGISTRY
 from harness.memory.activations import layer_activations
 from harness.memory.coefficients import Coefficients
-from harness.memory.fit import LooRow, loo_summary, loo_table
 from harness.memory.gpus import GPUS, TEAM_GPUS
 from harness.memory.gpus import gpu as find_gpu
+from harness.memory.loo import LooRow, loo_summary, loo_table
 from harness.memory.model import Settings, predict
 from harness.memory.runs import Observation
 from harness.memory.source import candidates, from_candidate

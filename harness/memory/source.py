@@ -75,7 +75,8 @@ def hub_config(model: str, lead: str) -> tuple[dict[str, Any], str]:
     config.json alone; `lead` starts the one-line error when it cannot be had."""
     from huggingface_hub import hf_hub_download
 
-    from harness.weights import _hub_problem, hub_cache_dir, hub_endpoint, hub_offline, hub_reachable
+    from harness.weights.hf_cache import hub_cache_dir, hub_offline
+    from harness.weights.hub import hub_endpoint, hub_problem, hub_reachable
 
     cache = hub_cache_dir()
     how = "from the Hugging Face cache"
@@ -95,7 +96,7 @@ def hub_config(model: str, lead: str) -> tuple[dict[str, Any], str]:
         try:
             hf_hub_download(model, "config.json", cache_dir=cache)
         except Exception as e:
-            raise UserError(_hub_problem(f"--model {model}", model, e, "config.json")) from None
+            raise UserError(hub_problem(f"--model {model}", model, e, "config.json")) from None
         how = "downloaded from the hub"
     try:
         from transformers import AutoConfig

@@ -12,29 +12,15 @@ Formatting lives in harness.fmt.
 
 from __future__ import annotations
 
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from harness.api import Results
     from harness.report.build import ReportFiles, build_report
 
 __all__ = ["ReportFiles", "build_report"]
 
-
-class _Callable(types.ModuleType):
-    """`harness.report(folder)` is the API's report call (harness/api.py), and `harness.report` is also this
-    package: once a submodule is imported Python binds the package to that name, so the package itself is
-    made callable and both stay true."""
-
-    def __call__(self, folder: Any, **kw: Any) -> Results:
-        from harness.api import report
-
-        return report(folder, **kw)
-
-
-sys.modules[__name__].__class__ = _Callable
+# `harness.report(folder)`, the API's report call, is this package made callable by harness/__init__.py (the top
+# floor): the report itself never imports the API.
 
 
 def __getattr__(name: str) -> Any:  # matplotlib and pandas load only when a report is built

@@ -10,8 +10,8 @@ from harness.phases import USER_WORK
 from harness.report.analysis.bandwidth import bandwidth_gb_s, floor, selfbench_data
 from harness.report.render import Section, Table
 from harness.report.sections.base import Context
+from harness.report.selfbench_checks import summary_rows
 from harness.result import CorruptResult, RunResult
-from harness.selfbench import summary_rows
 
 
 def build(ctx: Context) -> Section | None:
