@@ -3,7 +3,7 @@ loader and the fields it needs. `FORMATS` (what `data.format` accepts) is derive
 
 Add a format: write its loader (a module beside this one: `(path, text) -> list[Example]`, and `(path, records)
 -> list[Example]` when a hub split can be in it), add one `DataFormat` to `REGISTRY`, and add its name to
-`DataSettings.format` in harness/config.py (a lower floor, which cannot import this; `check_config_formats`
+`DataSettings.format` in harness/config/request.py (a lower floor, which cannot import this; `check_config_formats`
 below fails at import when the two differ).
 """
 
@@ -77,10 +77,10 @@ def _or(items: Iterable[str]) -> str:
 
 
 def check_config_formats(accepted: Iterable[str]) -> None:
-    """The formats harness/config.py accepts are the registry's (config sits below data and cannot derive them)."""
+    """The formats harness/config/request.py accepts are the registry's (config sits below data and cannot derive them)."""
     if tuple(accepted) != FORMATS:
         raise RuntimeError(
-            f"DataSettings.format in harness/config.py accepts {tuple(accepted)} but the data format registry "
+            f"DataSettings.format in harness/config/request.py accepts {tuple(accepted)} but the data format registry "
             f"(harness/data/formats.py) has {FORMATS}: make them the same"
         )
 
