@@ -354,7 +354,7 @@ def test_the_format_registry_is_what_the_spec_accepts():
     assert FORMATS == ("auto", *(f.name for f in REGISTRY)) == ("auto", "ohlora_csv", "alpaca", "korquad")
     assert get_args(DataSettings.model_fields["format"].annotation) == FORMATS  # config's copy, checked
     check_config_formats(FORMATS)
-    with pytest.raises(RuntimeError, match=r"harness/config\.py"):
+    with pytest.raises(RuntimeError, match=r"harness/config/request\.py"):
         check_config_formats(("auto", "alpaca"))
     for f in REGISTRY:  # every format names its fields, its suffixes and a loader; hub rows only where it can
         assert f.fields and f.suffixes and callable(f.load_file) and BY_NAME[f.name] is f
