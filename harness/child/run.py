@@ -283,12 +283,13 @@ class RunChild:
             backend.to_inference(model, req)
             answer_stage("base", model)
 
-        with self.phase(Phase.LORA):
-            # the adapter's initial weights (LoRA A) come from torch's generator: seeded, so that two runs of
-            # one request start from the same adapter and train alike (the trainer seeds only at its own start)
-            from transformers import set_seed
+        # the adapter's initial weights (LoRA A) come from torch's generator: seeded, so that two runs of one
+        # request start from the same adapter and train alike (the trainer seeds only at its own start); before
+        # the phase, so that its time is the adapter's alone
+        from transformers import set_seed
 
-            set_seed(req.train.seed)
+        set_seed(req.train.seed)
+        with self.phase(Phase.LORA):
             model, lora_info = backend.add_adapter(model, req)
         counts = common.count_params(model)
         backend.to_training(model, req)  # back from the base answers' inference mode
