@@ -18,10 +18,11 @@
 #   fresh   the study's gemma-2-2b-it r16 with --start fresh (each run a new interpreter), in results/start-fresh
 #   startab the same cell 3 times each way, fresh and forked alternating (ABBA), in results/start-ab/{fresh,fork};
 #           then benchmarks/start-ab.py compares them (about 7 minutes)
-#   samplerab the sampler's cost where it matters (issue 28): the study's gemma-2-2b-it r16 3 times with the sampler
-#           every 5 ms (the default) and every 50 ms (HARNESS_SAMPLER_MS), alternating (ABBAAB), in
-#           results/sampler-ab/{ms5,ms50}; then benchmarks/start-ab.py --sides ms5 ms50 compares the answers
-#           (one at a time, launch-bound) and steps: if answers move by more than 1%, the default changes
+#   samplerab the sampler's cost where it matters (issue 28): one study cell (SAMPLERAB_ARGS, default
+#           --model gemma-2-2b-it --ranks 16) 3 times with the sampler every 5 ms (the default) and every 50 ms
+#           (HARNESS_SAMPLER_MS), alternating (ABBAAB), in results/sampler-ab/{ms5,ms50}; then
+#           benchmarks/start-ab.py --sides ms5 ms50 compares the answers (one at a time, launch-bound) and steps:
+#           if answers move by more than 1%, the default changes
 #   ohlora  benchmarks/ohlora.yaml (gemma-2-2b-it r64, plain vs Unsloth)
 #   backends benchmarks/unsloth-vs-plain.yaml: hf / unsloth / liger x none / nf4 (resumes)
 #   unsloth-default  benchmarks/unsloth-default-compile.yaml: Unsloth's shipped compile setting, once
@@ -32,7 +33,8 @@
 #   decide-backends  the backends grid's deciding comparisons as interleaved repeats: benchmarks/unsloth-vs-plain.yaml
 #           narrowed by BACKENDS_ARGS (default: --model llama1B --backends hf unsloth), --repeats 3; the sweep's
 #           order is round by round (every cell once, then again), so each side's 3 runs interleave. Carry the grid's
-#           folder without those cells' run files (resumes)
+#           folder without those cells' run files (resumes). BACKENDS_ROOT (a folder under results/) keeps them apart
+#           from the grid's folder instead: a comparison whose other side is already published from another machine
 #   teamgpus benchmarks/team-gpus.yaml (7 candidates x r16/r64 emulated on a T4 and an M6000, fp16), the M6000 in
 #           fp32, then the team's recipe (benchmarks/ohlora.yaml, plain) the same ways, in results/ohlora (resumes)
 # Before the first call, here: `make site` (.site, ~60 MiB), and copy the team's CSV (kept outside this repo)
@@ -134,14 +136,17 @@ for part in "$@"; do
     decide-backends)
       # shellcheck disable=SC2086
       sweep decide-backends python3 -m harness bench --spec benchmarks/unsloth-vs-plain.yaml \
-        ${BACKENDS_ARGS:---model llama1B --backends hf unsloth} --repeats 3 --data $team_data ;;
+        ${BACKENDS_ARGS:---model llama1B --backends hf unsloth} --repeats 3 --data $team_data \
+        ${BACKENDS_ROOT:+--results-root "$BACKENDS_ROOT"} ;;
     samplerab)
       n=0
       for order in "5 50" "50 5" "5 50"; do
         n=$((n + 1))
         for ms in $order; do
+          # shellcheck disable=SC2086  # one option per word
           HARNESS_SAMPLER_MS=$ms sweep samplerab python3 -m harness bench --spec benchmarks/seed-study.yaml \
-            --model gemma-2-2b-it --ranks 16 --repeats $n --data $team_data --results-root results/sampler-ab/ms$ms
+            ${SAMPLERAB_ARGS:---model gemma-2-2b-it --ranks 16} --repeats $n --data $team_data \
+            --results-root results/sampler-ab/ms$ms
         done
       done
       python3 benchmarks/start-ab.py results/sampler-ab --sides ms5 ms50 2>&1 | tee "$out/sampler-ab.txt" ;;
