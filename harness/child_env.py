@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from harness.backends import CHILD_ENV as BACKEND_CHILD_ENV
+from harness.errors import UserError
 from harness.project import project_root
 
 # No HF_HUB_OFFLINE here: the preflight fetched the weights into the cache, and the user's own setting
@@ -18,6 +19,24 @@ from harness.project import project_root
 CHILD_ENV = {**BACKEND_CHILD_ENV, "PYTHONUNBUFFERED": "1"}
 # Passed on to Ray workers, whose environment is not the driver's.
 PASS_ENV = ("HARNESS_TEST_HOOKS", "HARNESS_FAULTS")
+SAMPLER_MS_ENV = "HARNESS_SAMPLER_MS"  # recorded in the run's environment when set (child/env.py)
+
+
+def sampler_interval_from_env() -> float | None:
+    """$HARNESS_SAMPLER_MS in seconds, or None where unset. Up to 100 ms: only for measuring what sampling costs,
+    as a slower sampler may miss a short peak; the run records the variable, so its peaks can be read as such.
+    Read by the run child's monitor; the preflight calls it too, so that a bad value stops a sweep before its
+    first run (one line, exit 2) instead of failing every run."""
+    text = os.environ.get(SAMPLER_MS_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        ms = float(text)
+    except ValueError:
+        ms = float("nan")
+    if not 1 <= ms <= 100:  # also false for nan
+        raise UserError(f"{SAMPLER_MS_ENV}={text}: give the sampler's period in milliseconds, 1 to 100 (default 5)")
+    return ms / 1e3
 
 
 def child_command(module: str, request: Path, result: Path, key: str) -> list[str]:

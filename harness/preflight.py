@@ -32,6 +32,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from harness import data, weights
+from harness.child_env import sampler_interval_from_env
 from harness.config import (
     CANDIDATES_FILE,
     CandidateFile,
@@ -223,6 +224,7 @@ def preflight(
     """Everything before the first run, in the parent: data, models (names, hub ids, folders), requests,
     trust_remote_code, then every run's weights (fetched now) or tokenizer. Nothing is written before it passes.
     `typed`: the flags as the user typed them (for errors that name them); `candidates`: --candidates FILE."""
+    sampler_interval_from_env()  # a bad $HARNESS_SAMPLER_MS: one line now, not a failed row per run
     check_data(spec)
     mode = str(spec.base.get("weights", spec.weights))
     cands, notes, problems = candidate_file(candidates, mode, trust_remote_code)

@@ -204,7 +204,9 @@ def test_50ms_gpu_spike_is_caught() -> None:
 
 def test_sampler_period_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """$HARNESS_SAMPLER_MS sets the period for the sampler A/B (up to 100 ms); bad values are named."""
-    from harness.child.monitor import Monitor, interval_from_env
+    from harness.child.monitor import Monitor
+    from harness.child_env import sampler_interval_from_env as interval_from_env
+    from harness.errors import UserError
 
     monkeypatch.delenv("HARNESS_SAMPLER_MS", raising=False)
     assert interval_from_env() is None
@@ -213,5 +215,5 @@ def test_sampler_period_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
     assert Monitor(gpu_index=None).interval_s == pytest.approx(0.050)
     for bad in ("0", "500", "fast"):
         monkeypatch.setenv("HARNESS_SAMPLER_MS", bad)
-        with pytest.raises(ValueError, match=f"HARNESS_SAMPLER_MS={bad}: give"):
+        with pytest.raises(UserError, match=f"HARNESS_SAMPLER_MS={bad}: give"):
             interval_from_env()

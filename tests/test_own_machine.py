@@ -491,3 +491,14 @@ def test_clean_clone_without_shared_runs_llama1b_shape_on_the_sample_data(tmp_pa
     assert run["status"] == "ok" and run["request"]["data"]["path"] == "data/sample_qa.csv"
     assert run["weights"]["tokenizer_kind"] in (None, "stand-in")  # filled by the run once it records it
     print(f"llama1B shape, 2 steps: {wall:.1f} s")
+
+
+def test_bad_sampler_period_stops_before_the_first_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """$HARNESS_SAMPLER_MS is checked in the preflight: one line, exit 2, no results folder (not a failed run each)."""
+    monkeypatch.setenv("HARNESS_SAMPLER_MS", "500")
+    code = cli.main(["bench", "--model", "llama1B", "--weights", "shape", "--results-root", str(tmp_path / "res")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: HARNESS_SAMPLER_MS=500: give the sampler's period") and "\n" not in err
+    assert not (tmp_path / "res").exists()

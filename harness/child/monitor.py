@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from harness.child import sampler
+from harness.child_env import sampler_interval_from_env
 from harness.nvml import nvml_index
 from harness.result import PhaseStats
 
@@ -53,22 +54,6 @@ class PhaseHandle:
 
 
 MAX_INTERVAL_S = 0.010  # fast enough to catch a 50 ms allocation spike (tests/test_monitor.py, on a GPU)
-SAMPLER_MS_ENV = "HARNESS_SAMPLER_MS"  # recorded in the run's environment when set (child/env.py)
-
-
-def interval_from_env() -> float | None:
-    """$HARNESS_SAMPLER_MS in seconds, or None where unset. Up to 100 ms: only for measuring what sampling costs,
-    as a slower sampler may miss a short peak; the run records the variable, so its peaks can be read as such."""
-    text = os.environ.get(SAMPLER_MS_ENV, "").strip()
-    if not text:
-        return None
-    try:
-        ms = float(text)
-    except ValueError:
-        ms = float("nan")
-    if not 1 <= ms <= 100:  # also false for nan
-        raise ValueError(f"{SAMPLER_MS_ENV}={text}: give the sampler's period in milliseconds, 1 to 100 (default 5)")
-    return ms / 1e3
 
 
 class Monitor:
@@ -81,7 +66,7 @@ class Monitor:
         if interval_s is None:
             # $HARNESS_SAMPLER_MS, for an A/B of the sampler's own cost (gpu-session.sh `samplerab`); else 5 ms
             # on a GPU and 10 ms on the CPU (on a 2-core CPU every sample costs)
-            interval_s = interval_from_env() or (0.005 if gpu_index is not None else 0.010)
+            interval_s = sampler_interval_from_env() or (0.005 if gpu_index is not None else 0.010)
         elif interval_s > MAX_INTERVAL_S:
             raise ValueError("the monitor samples every 10 ms or faster")
         self.gpu_index = gpu_index
