@@ -121,3 +121,82 @@ def test_report_checks_older_files_against_the_data_file_and_their_environment(t
     )
     notes = load_results(write_results(tmp_path / "c", [gone])).notes
     assert any("could not be re-hashed" in n and "gone.csv" in n for n in notes)
+
+
+FIRST_FORM_PACKAGES = (
+    "torch", "transformers", "peft", "trl", "datasets", "accelerate", "bitsandbytes", "unsloth", "unsloth_zoo", "gguf"
+)  # fmt: skip
+
+
+def _first_form_key(raw: dict) -> str:
+    """The key as harness e6db1ed and before took it, written out here apart from harness.report.keycheck."""
+    import hashlib
+
+    from harness.keys import canonical_json, data_sha256
+
+    req, env = raw["request"], raw["environment"]
+    mv = env.get("measurement_version")
+    packages = ({"harness-measurement": mv} if mv else {}) | {n: env["packages"].get(n) for n in FIRST_FORM_PACKAGES}
+    gpu = None if req.get("device") == "cpu" else env["gpu_name"]
+    doc = {"request": req, "data": data_sha256(req["data"]["path"]), "packages": packages, "gpu": gpu}
+    return hashlib.sha256(canonical_json(doc).encode("utf-8")).hexdigest()
+
+
+def _schema1(run: RunResult, mv: str | None = "2") -> dict:
+    """The run as a schema-1 file stored it: `quality_weights` in the request, no key inputs; keyed in the first
+    form (measurement version `mv`)."""
+    raw = json.loads(run.to_json())
+    raw["schema_version"] = 1
+    raw.pop("key_inputs")
+    raw["request"]["quality_weights"] = None
+    raw["environment"]["measurement_version"] = mv
+    raw["key"] = _first_form_key(raw)
+    return raw
+
+
+def _folder_of(path: Path, raw: dict) -> Path:
+    """A results folder holding the one raw run file, under its key (as the sweep named it)."""
+    folder = write_results(path, [RunResult.from_json_text(json.dumps(raw))])
+    (file,) = (folder / "runs").glob("*.json")
+    file.write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("mv", ["2", None])
+def test_report_checks_schema_1_files_in_the_first_key_form(tmp_path: Path, mv: str | None) -> None:
+    """Schema-1 files were keyed from their raw request (with its quality_weights), every backend's packages and,
+    from measurement version 2 on, the measurement version: they re-hash in that form, and a change is caught."""
+    raw = _schema1(make_run(GEMMA, 16), mv)
+    rs = load_results(_folder_of(tmp_path / "ok", raw))
+    assert len(rs.runs) == 1 and rs.warnings == []
+
+    changed = copy.deepcopy(raw)
+    changed["request"]["lora"]["rank"] = 32  # changed after it was keyed: the key stays
+    (note,) = load_results(_folder_of(tmp_path / "changed", changed)).warnings
+    assert "does not re-hash to its key" in note and "first key form" in note and raw["key"][:12] in note
+
+    # the key of the upgraded request (quality_weights dropped, defaults added) is not the first form's
+    upgraded = RunResult.from_json_text(json.dumps(raw)).to_dict()
+    wrong = copy.deepcopy(raw) | {"key": _first_form_key(upgraded | {"environment": raw["environment"]})}
+    assert wrong["key"] != raw["key"]
+    (note,) = load_results(_folder_of(tmp_path / "wrong", wrong)).warnings
+    assert "does not re-hash to its key" in note and wrong["key"][:12] in note
+
+
+def test_the_unchecked_note_gives_its_reason(tmp_path: Path) -> None:
+    """A file with no environment (a run cancelled before it measured) is not re-hashed, and says so; its data
+    file is here, so the note does not blame it."""
+    cancelled = make_run(GEMMA, 16, status="cancelled", reason="cancelled before it started")
+    cancelled = cancelled.model_copy(update={"key_inputs": None, "environment": None})
+    gone = make_run(GEMMA, 32)
+    env = gone.environment.model_copy(update={"measurement_version": "7"})
+    gone = gone.model_copy(update={"key_inputs": None, "environment": env})
+    gone = RunResult.model_validate(
+        gone.to_dict() | {"request": gone.to_dict()["request"] | {"data": {"path": "gone.csv"}}}
+    )
+    notes = load_results(write_results(tmp_path / "a", [cancelled, gone])).warnings
+    assert len(notes) == 2
+    env_note = next(n for n in notes if cancelled.key[:12] in n)
+    assert "record no environment" in env_note and "data file" not in env_note
+    data_note = next(n for n in notes if gone.key[:12] in n)
+    assert "data file (gone.csv) is not here" in data_note and "environment" not in data_note

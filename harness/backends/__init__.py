@@ -31,6 +31,11 @@ CHILD_ENV: dict[str, str] = {k: v for b in REGISTRY.values() for k, v in b.child
 RECORDED_ENV: tuple[str, ...] = tuple(dict.fromkeys(v for b in REGISTRY.values() for v in b.recorded_env))
 TRAINER_SWITCHES_OFF: dict[str, bool] = {s: False for b in REGISTRY.values() for s in b.trainer_switches}
 SHOWN_PACKAGES: tuple[str, ...] = tuple(dict.fromkeys(p for b in REGISTRY.values() for p in b.shown_packages))
+# The packages the first run-key form hashed (schema-1 result files, harness e6db1ed and before): the backends of its
+# day (hf, unsloth) and nf4's, whatever the run's backend. Frozen, not gathered: the report re-hashes old files with it.
+FIRST_KEY_FORM_PACKAGES: tuple[str, ...] = (
+    "torch", "transformers", "peft", "trl", "datasets", "accelerate", "bitsandbytes", "unsloth", "unsloth_zoo", "gguf"
+)  # fmt: skip
 
 
 def get(name: str) -> Backend:
@@ -72,7 +77,8 @@ def flag_settings(args: argparse.Namespace) -> dict[str, object]:
 
 
 __all__ = [
-    "CHECKPOINTING_MODES", "CHILD_ENV", "COMPILE_CACHES", "FLAGS", "NAMES", "PLAIN", "QUANTS", "RECORDED_ENV",
+    "CHECKPOINTING_MODES", "CHILD_ENV", "COMPILE_CACHES", "FIRST_KEY_FORM_PACKAGES", "FLAGS", "NAMES", "PLAIN",
+    "QUANTS", "RECORDED_ENV",
     "REGISTRY", "SHOWN_PACKAGES", "TRAINER_SWITCHES_OFF", "Backend", "BackendFlag", "GpuInfo", "PublishedClaim", "add_flags", "flag_settings",
     "get", "installed", "never_preload", "offloads_checkpointing", "preloads", "settings_sections",
 ]  # fmt: skip

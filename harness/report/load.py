@@ -151,7 +151,7 @@ def load_results(folder: Path) -> ResultSet:
         else:
             assert f.result is not None
             runs.append(Run(f.result, name))
-    warnings = keycheck.check([(r.file, r.result) for r in runs]).notes()
+    warnings = keycheck.check([(folder / RUNS_DIR / r.file, r.result) for r in runs]).notes()
     notes += warnings
     if stale:
         notes.append(
