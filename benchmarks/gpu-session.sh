@@ -19,10 +19,10 @@
 #   startab the same cell 3 times each way, fresh and forked alternating (ABBA), in results/start-ab/{fresh,fork};
 #           then benchmarks/start-ab.py compares them (about 7 minutes)
 #   samplerab the sampler's cost where it matters (issue 28): one study cell (SAMPLERAB_ARGS, default
-#           --model gemma-2-2b-it --ranks 16) 3 times with the sampler every 5 ms (the default) and every 50 ms
-#           (HARNESS_SAMPLER_MS), alternating (ABBAAB), in results/sampler-ab/{ms5,ms50}; then
-#           benchmarks/start-ab.py --sides ms5 ms50 compares the answers (one at a time, launch-bound) and steps:
-#           if answers move by more than 1%, the default changes
+#           --model gemma-2-2b-it --ranks 16) 3 times with the sampler every 5 ms and every 50 ms (the default since
+#           measurement version 5; HARNESS_SAMPLER_MS sets both), alternating (ABBAAB), in
+#           results/sampler-ab/{ms5,ms50}; then benchmarks/start-ab.py --sides ms5 ms50 compares the answers (one
+#           at a time, launch-bound) and steps (reports/sampler-ab-h200/: 5 ms cost 14-18%, so 50 ms is the default)
 #   ohlora  benchmarks/ohlora.yaml (gemma-2-2b-it r64, plain vs Unsloth)
 #   backends benchmarks/unsloth-vs-plain.yaml: hf / unsloth / liger x none / nf4 (resumes)
 #   unsloth-default  benchmarks/unsloth-default-compile.yaml: Unsloth's shipped compile setting, once

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from harness.atomic import atomic_write_text
-from harness.child.monitor import MIB, Monitor
+from harness.child.monitor import MIB, SPIKE_CHECK_INTERVAL_S, Monitor
 from harness.quality.bootstrap import bootstrap_ci
 from harness.report.selfbench_checks import summary_rows
 
@@ -53,7 +53,8 @@ def host_tracker() -> dict[str, Any]:
 def gpu_tracker(torch: Any) -> dict[str, Any]:
     torch.zeros(1, device="cuda")
     torch.cuda.synchronize()
-    mon = Monitor(gpu_index=0).start()
+    # the known allocation and the 50 ms spike: what the sampler can catch when asked to sample fast
+    mon = Monitor(gpu_index=0, interval_s=SPIKE_CHECK_INTERVAL_S).start()
     try:
         before = mon.snapshot()
         with mon.phase("alloc", announce=False) as ph:

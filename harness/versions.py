@@ -13,7 +13,9 @@ __version__ = "0.2.0"
 # 3: burn-in at the timed batch, latency as its own stage, energy from NVML's counter, shape mode without the
 #    scoring passes, shape-build memory released before the load phase, runs forked from a fork server.
 # 4: the latency stage burns in once (its longest prompt), not once per prompt.
-MEASUREMENT_VERSION = "4"
+# 5: the sampler polls every 50 ms on a GPU, not every 5 ms (which slowed launch-bound steps and answers by
+#    14-18%: reports/sampler-ab-h200/).
+MEASUREMENT_VERSION = "5"
 
 
 def installed_versions(names: tuple[str, ...]) -> dict[str, str | None]:
