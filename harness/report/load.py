@@ -7,6 +7,8 @@ report's notes on them and wraps each run as a `Run` (`harness.report.run_view`,
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ __all__ = [
     "Run",
     "grade_summary",
     "load_results",
+    "sampler_period_ms",
     "sort_runs",
     "varying_settings",
 ]
@@ -152,6 +155,7 @@ def load_results(folder: Path) -> ResultSet:
             assert f.result is not None
             runs.append(Run(f.result, name))
     warnings = keycheck.check([(folder / RUNS_DIR / r.file, r.result) for r in runs]).notes()
+    warnings += mixed_periods(runs)
     notes += warnings
     if stale:
         notes.append(
@@ -183,6 +187,33 @@ def load_results(folder: Path) -> ResultSet:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             notes.append(f"grades.json is unreadable ({e.__class__.__name__}); human grades are left out")
     return ResultSet(folder, manifest, runs, notes, corrupt, grades, attempts, warnings)
+
+
+_PERIOD = re.compile(r"every ([0-9.]+) ms")
+
+
+def sampler_period_ms(monitor: str | None) -> float | None:
+    """The memory sampler's period as a run's environment records it (`Monitor.describe`), None where it does not."""
+    m = _PERIOD.search(monitor or "")
+    return float(m.group(1)) if m else None
+
+
+def mixed_periods(runs: list[Run]) -> list[str]:
+    """A warning when the GPU runs here sampled at different periods: the sampler's cost moved step and answer times
+    by up to 18% between 5 and 50 ms (reports/sampler-ab-h200/), so such runs' times are not comparable."""
+    periods = Counter(
+        f"{p:g} ms"
+        for r in runs
+        if (env := r.result.environment) is not None and env.device != "cpu"
+        and (p := sampler_period_ms(env.monitor)) is not None
+    )  # fmt: skip
+    if len(periods) < 2:
+        return []
+    counts = ", ".join(f"every {p}: {n} run(s)" for p, n in sorted(periods.items(), key=lambda x: float(x[0][:-3])))
+    return [
+        f"the runs here sampled GPU memory at different periods ({counts}): the sampler's own cost differs with its"
+        " period (up to 18% of step and answer time between 5 and 50 ms), so their times are not comparable"
+    ]
 
 
 def _attempts(folder: Path) -> list[Run]:

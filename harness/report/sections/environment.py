@@ -8,7 +8,7 @@ from typing import Any
 
 from harness.backends import SHOWN_PACKAGES
 from harness.fmt import gib
-from harness.report.load import PACKAGES_SHOWN
+from harness.report.load import PACKAGES_SHOWN, sampler_period_ms
 from harness.report.render import Section, Table
 from harness.report.sections.base import Context
 
@@ -40,6 +40,9 @@ def table(ctx: Context) -> Table:
     ]
     fields += [(name, lambda e, n=name: e.packages.get(n)) for name in PACKAGES_SHOWN]
     fields.append(("git sha", lambda e: (e.git_sha or "") + (" (dirty)" if e.git_dirty else "") or None))
+    fields.append(("measurement version", lambda e: e.measurement_version))
+    # its own cost moves step and answer times (reports/sampler-ab-h200/): every 5 ms up to measurement version 4
+    fields.append(("memory sampler", lambda e: f"every {p:g} ms" if (p := sampler_period_ms(e.monitor)) else None))
     rows = []
     for name, get in fields:
         vals = Counter(str(v) for e in envs if (v := get(e)) not in (None, ""))
