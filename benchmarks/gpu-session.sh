@@ -45,6 +45,9 @@
 #   mkdir -p results-carry/seed-study && cp -r reports/seed-study-h200/{runs,logs,attempts,manifest.json} results-carry/seed-study/
 #   mkdir -p results-carry/unsloth-vs-plain && cp -r reports/backends-h200/{runs,logs,attempts,manifest.json} results-carry/unsloth-vs-plain/
 # and afterwards copy results/NAME/{runs,logs,attempts,manifest.json} back over the published folder.
+# Only runs of the same measurement version (harness/versions.py) resume or pool: the published folders are
+# version 4 (sampler every 5 ms); with version 5 every key is new, so a campaign at version 5 starts its folder
+# afresh (carry nothing for it) and replaces the published one whole.
 # carry: [".site", ".shared-carry", "results-carry"]
 # The GPU machine's copy of the tree may carry no .git, or a stale one: start the command with the commit
 # written out, HARNESS_GIT_SHA=<the sha of `git rev-parse HEAD` here> (it wins over any .git there). Not
