@@ -22,7 +22,7 @@
 #           --model gemma-2-2b-it --ranks 16) 3 times with the sampler every 5 ms and every 50 ms (the default since
 #           measurement version 5; HARNESS_SAMPLER_MS sets both), alternating (ABBAAB), in
 #           results/sampler-ab/{ms5,ms50}; then benchmarks/start-ab.py --sides ms5 ms50 compares the answers (one
-#           at a time, launch-bound) and steps (reports/sampler-ab-h200/: 5 ms cost 14-18%, so 50 ms is the default)
+#           at a time, launch-bound) and steps (reports/sampler-ab-h200/: 5 ms cost 14-16%, so 50 ms is the default)
 #   ohlora  benchmarks/ohlora.yaml (gemma-2-2b-it r64, plain vs Unsloth)
 #   backends benchmarks/unsloth-vs-plain.yaml: hf / unsloth / liger x none / nf4 (resumes)
 #   unsloth-default  benchmarks/unsloth-default-compile.yaml: Unsloth's shipped compile setting, once

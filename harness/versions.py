@@ -13,8 +13,8 @@ __version__ = "0.2.0"
 # 3: burn-in at the timed batch, latency as its own stage, energy from NVML's counter, shape mode without the
 #    scoring passes, shape-build memory released before the load phase, runs forked from a fork server.
 # 4: the latency stage burns in once (its longest prompt), not once per prompt.
-# 5: the sampler polls every 50 ms on a GPU, not every 5 ms (which slowed launch-bound steps and answers by
-#    14-18%: reports/sampler-ab-h200/).
+# 5: the sampler polls every 50 ms on a GPU, not every 5 ms (at which launch-bound steps and answers took 14-16%
+#    longer: reports/sampler-ab-h200/).
 MEASUREMENT_VERSION = "5"
 
 

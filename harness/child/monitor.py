@@ -54,8 +54,8 @@ class PhaseHandle:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-# The sampler's period on a GPU. 5 and 10 ms slowed the measured run: llama1B r16 on an H200 stepped 14-18% slower
-# and answered 14-18% slower than with 50 ms, while 50 and 100 ms did not differ (3 interleaved runs a side,
+# The sampler's period on a GPU. 5 and 10 ms slowed the measured run: llama1B r16's steps and one-at-a-time answers
+# on an H200 took 14-16% longer at 5 ms and 22-23% longer at 10 ms than at 50 ms, while 50 and 100 ms did not differ (3 interleaved runs a side,
 # reports/sampler-ab-h200/); its NVML calls keep the sampler busy at short periods. Peaks were the same at every
 # period there (a training peak recurs every step). A one-off spike shorter than the period can be missed by
 # NVML's figures, not by torch's exact ones; ask for a shorter period (interval_s, $HARNESS_SAMPLER_MS) to catch

@@ -200,7 +200,7 @@ def sampler_period_ms(monitor: str | None) -> float | None:
 
 def mixed_periods(runs: list[Run]) -> list[str]:
     """A warning when the GPU runs here sampled at different periods: the sampler's cost moved step and answer times
-    by up to 18% between 5 and 50 ms (reports/sampler-ab-h200/), so such runs' times are not comparable."""
+    by up to 22% between 10 and 50 ms (reports/sampler-ab-h200/), so such runs' times are not comparable."""
     periods = Counter(
         f"{p:g} ms"
         for r in runs
@@ -212,7 +212,7 @@ def mixed_periods(runs: list[Run]) -> list[str]:
     counts = ", ".join(f"every {p}: {n} run(s)" for p, n in sorted(periods.items(), key=lambda x: float(x[0][:-3])))
     return [
         f"the runs here sampled GPU memory at different periods ({counts}): the sampler's own cost differs with its"
-        " period (up to 18% of step and answer time between 5 and 50 ms), so their times are not comparable"
+        " period (steps and answers took up to 22% longer at 10 ms than at 50 ms), so their times are not comparable"
     ]
 
 
