@@ -8,6 +8,7 @@ deciding, grades), `info` (list, selfbench). `fits` is harness.memory.cli's.
 from __future__ import annotations
 
 import sys
+import time
 
 from harness.cli import runs
 from harness.cli.info import cmd_list, cmd_selfbench
@@ -22,6 +23,7 @@ from harness.errors import EXIT_USER_ERROR, UserError
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.started = time.monotonic()  # --time-budget counts from here (harness/sweep/time_budget.py)
     try:
         return int(args.func(args) or 0)
     except UserError as e:

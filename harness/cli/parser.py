@@ -76,6 +76,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         " allocator, its compute capability sets the dtype and what cannot run; time stays this GPU's",
     )  # fmt: skip
     p.add_argument("--timeout", type=int, help="seconds per run (default: the spec's)")
+    p.add_argument(
+        "--time-budget", type=float, metavar="SECONDS",
+        help="start no run that is not expected to end within SECONDS of the command's start (expected: the longest"
+        " finished run of its model and backend here); the rest wait for a resume",
+    )  # fmt: skip
     p.add_argument("--save-adapters", action="store_true",
                    help="keep each ok run's LoRA adapter (PEFT layout) in results/<sweep>/adapters/<run>/")  # fmt: skip
     p.add_argument("--results-root", default=str(RESULTS_ROOT), help="folder for results (default: ./results)")

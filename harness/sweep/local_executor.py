@@ -26,6 +26,7 @@ from harness.sweep.options import SweepOptions
 from harness.sweep.outcome import PlannedRun, parent_result, result_from_child
 from harness.sweep.progress import Reporter
 from harness.sweep.recorder import Recorder
+from harness.sweep.time_budget import TimeBudget
 
 
 def validate_gpus(gpus: list[int] | None) -> list[int] | None:
@@ -78,8 +79,10 @@ class LocalExecutor:
     def run(
         self, to_run: list[PlannedRun], layout: SweepDir, reporter: Reporter, recorder: Recorder, warnings: list[str]
     ) -> bool:
+        budget_s = self.options.time_budget_s
+        budget = None if budget_s is None else TimeBudget.from_folder(budget_s, layout.runs, self.options.started)
         with self._forkserver(to_run, reporter, warnings) as forkserver:
-            workers = SlotWorkers(layout, reporter, recorder, self.options, self.gpus, forkserver)
+            workers = SlotWorkers(layout, reporter, recorder, self.options, self.gpus, forkserver, budget=budget)
             interrupted = workers.run(to_run)
             warnings += workers.errors
             return interrupted
@@ -113,9 +116,12 @@ class SlotWorkers:
         gpus: list[int] | None,
         forkserver: ForkServer | None = None,
         busy_poll_s: float | None = None,
+        budget: TimeBudget | None = None,
     ) -> None:
         self.layout, self.reporter, self.recorder = layout, reporter, recorder
         self.forkserver = forkserver
+        self.budget = budget  # --time-budget: runs that would not end within it are not started
+        self.out_of_time = False
         self.slots: list[int | None] = list(gpus) if gpus else [None]
         self.child_module = options.child_module
         self.kill_grace_s = options.kill_grace_s
@@ -142,7 +148,7 @@ class SlotWorkers:
             t.start()
         try:
             wait_all(done)
-            return False
+            return self.out_of_time  # runs left unstarted: the sweep ends as interrupted, to be resumed
         except KeyboardInterrupt:
             self.stop.set()
             self.reporter.message("interrupted: stopping the running run(s); Ctrl-C again to kill them at once")
@@ -156,7 +162,14 @@ class SlotWorkers:
 
     def _next(self) -> PlannedRun | None:
         with self.qlock:
-            return self.queue.popleft() if self.queue else None
+            if not self.queue or self.out_of_time:
+                return None
+            why = self.budget.refuses(self.queue[0].request) if self.budget is not None else None
+            if why is not None:
+                self.out_of_time = True
+                self.reporter.message(why)
+                return None
+            return self.queue.popleft()
 
     def _worker(self, slot: int | None, done: threading.Event) -> None:
         try:
@@ -172,6 +185,8 @@ class SlotWorkers:
             t0 = time.monotonic()
             try:
                 self._execute(run, slot, t0)
+                if self.budget is not None and (done := self.recorder.results.get(run.key)) is not None:
+                    self.budget.record(run.request, time.monotonic() - t0, done.status)
             except Exception as e:  # a bug or an OS error in the parent: record it, go on
                 msg = f"the sweep could not run it: {e.__class__.__name__}: {e}"
                 self.errors.append(f"{run.label}: {msg}")

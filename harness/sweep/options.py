@@ -29,6 +29,8 @@ FLAGS = {
     "kill_grace_s": "kill_grace",
     "progress": "progress",
     "start": "start",
+    "time_budget_s": "time_budget",
+    "started": "started",
 }
 
 
@@ -47,6 +49,8 @@ class SweepOptions:
     child_module: the run child's module (tests use harness.faults). kill_grace_s: SIGTERM to SIGKILL.
     progress: auto, rich, plain or quiet. start: "fork" (from the fork server) or "fresh" (a new interpreter).
     add: the requests add to the folder's plan instead of replacing it (harness.sweep.manifest).
+    time_budget_s: start no run not expected to end within this many seconds of `started` (time.monotonic() when
+    the command began, set by the CLI; None: when the sweep starts its runs) (sweep/time_budget.py).
     """
 
     results_dir: Path
@@ -64,6 +68,8 @@ class SweepOptions:
     progress: str = "auto"
     start: str = "fork"
     add: bool = False
+    time_budget_s: float | None = None
+    started: float | None = None
 
     def __post_init__(self) -> None:
         self.results_dir = Path(self.results_dir)
@@ -86,6 +92,10 @@ class SweepOptions:
             raise UserError(f"unknown executor '{self.executor}': use one of {', '.join(EXECUTORS)}")
         if self.progress not in PROGRESS_MODES:
             raise UserError(f"unknown progress mode '{self.progress}': use auto, rich, plain or quiet")
+        if self.time_budget_s is not None and not self.time_budget_s > 0:
+            raise UserError(f"--time-budget {self.time_budget_s:g}: give the seconds the sweep may take, above 0")
+        if self.time_budget_s is not None and self.executor != "local":
+            raise UserError("--time-budget works with the local executor only; leave it out with --executor ray")
 
     def command_line(self) -> list[str] | str:
         """The command that ran the sweep (and resumes it): as given, else this process's argv."""
