@@ -20,6 +20,7 @@ CHILD_ENV = {**BACKEND_CHILD_ENV, "PYTHONUNBUFFERED": "1"}
 # Passed on to Ray workers, whose environment is not the driver's.
 PASS_ENV = ("HARNESS_TEST_HOOKS", "HARNESS_FAULTS")
 SAMPLER_MS_ENV = "HARNESS_SAMPLER_MS"  # recorded in the run's environment when set (child/env.py)
+SAMPLER_MS_RANGE = (1.0, 100.0)  # the sampler's periods one may ask for, here or from the monitor's caller
 
 
 def sampler_interval_from_env() -> float | None:
@@ -35,7 +36,7 @@ def sampler_interval_from_env() -> float | None:
         ms = float(text)
     except ValueError:
         ms = float("nan")
-    if not 1 <= ms <= 100:  # also false for nan
+    if not SAMPLER_MS_RANGE[0] <= ms <= SAMPLER_MS_RANGE[1]:  # also false for nan
         raise UserError(
             f"{SAMPLER_MS_ENV}={text}: give the sampler's period in milliseconds, 1 to 100 (default 50 on a GPU, 10 on the CPU)"
         )

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from harness.child import sampler
-from harness.child_env import sampler_interval_from_env
+from harness.child_env import SAMPLER_MS_RANGE, sampler_interval_from_env
 from harness.nvml import nvml_index
 from harness.result import PhaseStats
 
@@ -62,7 +62,6 @@ class PhaseHandle:
 # one there (the 50 ms spike check samples every 5 ms).
 GPU_INTERVAL_S = 0.050
 CPU_INTERVAL_S = 0.010  # on a 2-core CPU every sample costs; only RSS is read
-MIN_INTERVAL_S, MAX_INTERVAL_S = 0.001, 0.100
 SPIKE_CHECK_INTERVAL_S = 0.005  # catches a 50 ms allocation spike (tests/test_monitor.py and selfbench, on a GPU)
 
 
@@ -76,7 +75,7 @@ class Monitor:
         if interval_s is None:
             # $HARNESS_SAMPLER_MS (an A/B of the sampler's own cost: gpu-session.sh `samplerab`), else the default
             interval_s = sampler_interval_from_env() or (GPU_INTERVAL_S if gpu_index is not None else CPU_INTERVAL_S)
-        elif not MIN_INTERVAL_S <= interval_s <= MAX_INTERVAL_S:
+        elif not SAMPLER_MS_RANGE[0] <= interval_s * 1e3 <= SAMPLER_MS_RANGE[1]:
             raise ValueError("the monitor samples every 1 to 100 ms")
         self.gpu_index = gpu_index
         self.interval_s = interval_s

@@ -193,7 +193,7 @@ _PERIOD = re.compile(r"every ([0-9.]+) ms")
 
 
 def sampler_period_ms(monitor: str | None) -> float | None:
-    """The memory sampler's period as a run's environment records it (`Monitor.describe`), None where it does not."""
+    """The memory sampler's period as a run's environment records it (`Monitor.description`), None where it does not."""
     m = _PERIOD.search(monitor or "")
     return float(m.group(1)) if m else None
 
@@ -202,14 +202,14 @@ def mixed_periods(runs: list[Run]) -> list[str]:
     """A warning when the GPU runs here sampled at different periods: the sampler's cost moved step and answer times
     by up to 22% between 10 and 50 ms (reports/sampler-ab-h200/), so such runs' times are not comparable."""
     periods = Counter(
-        f"{p:g} ms"
+        p
         for r in runs
         if (env := r.result.environment) is not None and env.device != "cpu"
         and (p := sampler_period_ms(env.monitor)) is not None
     )  # fmt: skip
     if len(periods) < 2:
         return []
-    counts = ", ".join(f"every {p}: {n} run(s)" for p, n in sorted(periods.items(), key=lambda x: float(x[0][:-3])))
+    counts = ", ".join(f"every {p:g} ms: {n} run(s)" for p, n in sorted(periods.items()))
     return [
         f"the runs here sampled GPU memory at different periods ({counts}): the sampler's own cost differs with its"
         " period (steps and answers took up to 22% longer at 10 ms than at 50 ms), so their times are not comparable"
