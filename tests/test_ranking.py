@@ -12,7 +12,7 @@ import pytest
 from harness.config import parse_job
 from harness.report import build_report
 from harness.report.analysis import Analysis, analyse
-from harness.report.analysis.decision import CLEAR, decide, deciding
+from harness.report.analysis.decision import CLEAR, CONFIG_SHARE, decide, deciding
 from harness.report.load import load_results
 from harness.report.prices import DEFAULT_PRICES_FILE, PriceTable
 from tests.report_fixtures import GEMMA, POLY, QWEN, candidate, make_results_folder, make_run, write_results
@@ -60,6 +60,26 @@ def test_deciding_names_each_contenders_best_configuration(tmp_path: Path) -> No
     )  # each model once, at its best configuration
     assert len(deciding(d, top=1)) == 1
     assert all(m.first_share < 0.05 for m in d.models[len(rows) :])  # the rest never come first
+
+
+def test_deciding_also_names_a_runner_up_configuration_that_may_lead(tmp_path: Path) -> None:
+    """One run a configuration: a runner-up first among its model's in CONFIG_SHARE or more of the resamples is
+    repeated too (the H200 seed study of 2026-12-03: FinguAI r32 at 29% led once r16 alone was repeated)."""
+    step_a = 0.9 * 1.43 + 0.004 * 16
+    runs = [make_run(TWIN_A, 16), make_run(TWIN_A, 32, train_s=50 * step_a * 0.95),  # close: either may lead
+            make_run(TWIN_A, 64, train_s=50 * step_a * 1.5),  # far behind: never its model's best
+            make_run(TWIN_B, 16, train_s=50 * step_a * 1.02), make_run(QWEN, 16, train_s=50 * step_a * 3)]  # fmt: skip
+    d = _analyse(write_results(tmp_path / "runner-up", runs, ranking=NO_QUALITY)).decision
+    twin_a = next(m for m in d.models if m.name == "twin-a")
+    shares = {r.cell.rank: r.config_share for r in twin_a.rows}
+    assert min(shares[16], shares[32]) >= CONFIG_SHARE and shares[64] < CONFIG_SHARE
+    named = [(r.model, r.cell.rank) for r in deciding(d, top=3)]
+    assert sorted(named[:2]) == [("twin-a", 16), ("twin-a", 32)]  # the leading model's first, both its close ones
+    assert ("twin-a", 64) not in named and ("twin-b", 16) in named
+    assert [r.model for r in deciding(d, top=1)] == ["twin-a", "twin-a"]  # --top counts models, not lines
+    assert d.models[2].first_share < 0.05  # qwen: no contender
+    best_only = [(m.name, m.best.cell.rank) for m in d.models[:2]]
+    assert [(r.model, r.cell.rank) for r in deciding(d, top=3, config_share=1.0)] == best_only
 
 
 def test_a_clear_difference_ranks_with_high_confidence(tmp_path: Path) -> None:

@@ -144,13 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "deciding",
         help="the configurations that decide a folder's ranking, as bench options: repeat just these",
-        description="Prints one line per contender's best configuration, e.g.\n"
+        description="Prints one line per configuration that may decide it: each contender's best, and any other\n"
+        "first among its model's in at least 10% of the resamples (one run's interval holds no run-to-run\n"
+        "spread, so a runner-up that close may lead once repeated), e.g.\n"
         "  lora-harness deciding results/seed-study | while read -r a; do\n"
         "    lora-harness bench --spec benchmarks/seed-study.yaml $a --repeats 3; done",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("results_dir")
-    p.add_argument("--top", type=int, default=3, help="at most this many configurations (default 3)")
+    p.add_argument("--top", type=int, default=3, help="at most this many models, the best first (default 3)")
     p.set_defaults(func=cmd_deciding)
 
     p = sub.add_parser("grades", help="grade answers by hand on the team's five-level scale")

@@ -34,6 +34,7 @@ WHAT = {
 }
 CLEAR = 0.95  # first in at least this share of resamples: a clear choice
 LIKELY = 0.75  # below this: no clear winner
+CONFIG_SHARE = 0.10  # `deciding` also repeats a configuration first among its model's this often (one run each)
 
 
 @dataclass
@@ -330,11 +331,15 @@ def _time_flip(a: Cell, b: Cell) -> str | None:
     return None
 
 
-def deciding(d: Decision, top: int = 3, share: float = 0.05) -> list[Row]:
-    """The configurations worth repeating: each contender's best configuration.
+def deciding(d: Decision, top: int = 3, share: float = 0.05, config_share: float = CONFIG_SHARE) -> list[Row]:
+    """The configurations worth repeating: each contender's configurations that may be its best.
 
     A contender is one of the two best models, or any model first in at least `share` of the resamples;
-    at most `top` in all. Repeating just these measures the run-to-run noise where it can change the choice.
+    at most `top` models. Of each, its best configuration and every other one first among its model's in
+    at least `config_share` of the resamples: a single run's interval holds no run-to-run spread, so a
+    runner-up that close may lead once both are repeated (the seed study on an H200, 2026-12-03: FinguAI-Chat-v1
+    r32, first among its model's in 29% with one run, led it after r16 alone was repeated). Repeating just
+    these measures the run-to-run noise where it can change the choice. Listed model by model, best first.
     """
-    picked = [m.best for i, m in enumerate(d.models) if i < 2 or m.first_share >= share]
-    return picked[: max(top, 0)]
+    contenders = [m for i, m in enumerate(d.models) if i < 2 or m.first_share >= share][: max(top, 0)]
+    return [r for m in contenders for r in m.rows if r is m.best or r.config_share >= config_share]
