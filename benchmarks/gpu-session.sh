@@ -45,9 +45,10 @@
 #   mkdir -p results-carry/seed-study && cp -r reports/seed-study-h200/{runs,logs,attempts,manifest.json} results-carry/seed-study/
 #   mkdir -p results-carry/unsloth-vs-plain && cp -r reports/backends-h200/{runs,logs,attempts,manifest.json} results-carry/unsloth-vs-plain/
 # and afterwards copy results/NAME/{runs,logs,attempts,manifest.json} back over the published folder.
-# Only runs of the same measurement version (harness/versions.py) resume or pool: the published folders are
-# version 4 (sampler every 5 ms); with version 5 every key is new, so a campaign at version 5 starts its folder
-# afresh (carry nothing for it) and replaces the published one whole.
+# Only runs of the same measurement version (harness/versions.py) resume or pool: reports/backends-h200 and
+# team-gpus-h200 are version 4 (sampler every 5 ms); with version 5 every key is new, so a campaign at version 5
+# starts those folders afresh (carry nothing for them) and replaces the published one whole. seed-study-h200 is
+# version 5 (session 10): carry it to add repeats (decide-study: without the cells to be repeated).
 # carry: [".site", ".shared-carry", "results-carry"]
 # The GPU machine's copy of the tree may carry no .git, or a stale one: start the command with the commit
 # written out, HARNESS_GIT_SHA=<the sha of `git rev-parse HEAD` here> (it wins over any .git there). Not
@@ -106,7 +107,7 @@ for part in "$@"; do
       CUDA_MODULE_LOADING=EAGER python3 benchmarks/first-calls.py --model gemma-2-2b-it \
         --out results/first-calls/eager 2>&1 | tee -a "$out/first-calls.log" ;;
     study)   sweep study python3 -m harness sweep benchmarks/seed-study.yaml --data $team_data ;;
-    repeats)  # 3 repeats of each contender's best configuration (lora-harness deciding), in the study's folder
+    repeats)  # 3 repeats of the configurations that may decide it (lora-harness deciding), in the study's folder
       python3 -m harness deciding results/seed-study --top 2 | tee "$out/deciding.txt"
       while read -r cell; do
         # shellcheck disable=SC2086  # one option per word
