@@ -26,8 +26,9 @@
 #   ohlora  benchmarks/ohlora.yaml (gemma-2-2b-it r64, plain vs Unsloth)
 #   backends benchmarks/unsloth-vs-plain.yaml: hf / unsloth / liger x none / nf4 (resumes)
 #   unsloth-default  benchmarks/unsloth-default-compile.yaml: Unsloth's shipped compile setting, once
-#   decide-study  the study's deciding configurations as interleaved repeats on one machine: round n runs repeat n of
-#           each (A B A B, 3 a side), then the cells named in REDO (one line of bench options each; default: none).
+#   decide-study  the study's deciding configurations as interleaved repeats on one machine: one sweep of the cells
+#           (bench --cells, --repeats 3: every cell once, then again, A B C A B C), then the cells named in REDO
+#           (one line of bench options each; default: none).
 #           The cells: lines of bench options in the file DECIDING (default: `lora-harness deciding` on the study's
 #           folder). Carry the study's folder without those cells' run files, so that all 3 repeats run here.
 #   decide-backends  the backends grid's deciding comparisons as interleaved repeats: benchmarks/unsloth-vs-plain.yaml
@@ -129,12 +130,9 @@ for part in "$@"; do
     decide-study)
       if [[ -n ${DECIDING:-} ]]; then cp "$DECIDING" "$out/deciding.txt"
       else python3 -m harness deciding results/seed-study --top 2 | tee "$out/deciding.txt"; fi
-      for n in 1 2 3; do
-        while read -r cell; do
-          # shellcheck disable=SC2086  # one option per word
-          sweep decide-study python3 -m harness bench --spec benchmarks/seed-study.yaml $cell --repeats $n --data $team_data
-        done <"$out/deciding.txt"
-      done
+      # one sweep over the file's cells, round by round (A B C A B C ...), under one fork server
+      sweep decide-study python3 -m harness bench --spec benchmarks/seed-study.yaml --cells "$out/deciding.txt" \
+        --repeats 3 --data $team_data
       if [[ -n ${REDO:-} ]]; then
         while read -r cell; do
           # shellcheck disable=SC2086

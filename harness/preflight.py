@@ -25,7 +25,7 @@ results folder or child exists. Like the rest of the sweep parent, this module n
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +61,7 @@ class Resolution:
     built: list[Resolved] = field(default_factory=list)  # models built from their files (for the user)
     problems: list[str] = field(default_factory=list)  # one line per model that cannot be had
     access: dict[str, str] = field(default_factory=dict)  # hub id -> how its files were had
+    refs: dict[str, str] = field(default_factory=dict)  # each model as given (name, hub id, folder) -> its name
 
 
 def resolve_candidates(
@@ -81,6 +82,7 @@ def resolve_candidates(
             if got.access:
                 out.access[got.candidate.hub_id] = got.access
         out.names.append(got.candidate.name)
+        out.refs[ref] = got.candidate.name
     return out
 
 
@@ -220,10 +222,12 @@ def preflight(
     typed: dict[str, str] | None = None,
     candidates: str | None = None,
     trust_remote_code: bool = False,
+    keep: Callable[[RunRequest, Mapping[str, str]], bool] | None = None,
 ) -> list[RunRequest]:
     """Everything before the first run, in the parent: data, models (names, hub ids, folders), requests,
     trust_remote_code, then every run's weights (fetched now) or tokenizer. Nothing is written before it passes.
-    `typed`: the flags as the user typed them (for errors that name them); `candidates`: --candidates FILE."""
+    `typed`: the flags as the user typed them (for errors that name them); `candidates`: --candidates FILE;
+    `keep(request, refs)`: only the requests it keeps (bench --cells), `refs` each model as given -> its name."""
     sampler_interval_from_env()  # a bad $HARNESS_SAMPLER_MS: one line now, not a failed row per run
     check_data(spec)
     mode = str(spec.base.get("weights", spec.weights))
@@ -235,6 +239,8 @@ def preflight(
     if found.names:
         spec = spec.model_copy(update={"axes": spec.axes.model_copy(update={"candidates": found.names})})
         requests = expand_sweep(spec, found.candidates, source, typed=typed or {})
+        if keep is not None:
+            requests = [r for r in requests if keep(r, found.refs)]
     for r in requests:
         if r.candidate.trust_remote_code and not r.trust_remote_code:
             raise UserError(

@@ -116,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a sweep spec YAML; with --model/--ranks/--backends/--quants: those runs with that spec's settings,"
         " added to its results folder (its other runs stay in the report)",
     )
+    p.add_argument(
+        "--cells", metavar="FILE",
+        help="with --spec: the configurations in FILE, one per line as `lora-harness deciding` prints them, in one"
+        " sweep; with --repeats their runs interleave round by round (A B C A B C ...)",
+    )  # fmt: skip
     _add_run_options(p)
     p.set_defaults(func=cmd_bench)
 
@@ -146,9 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the configurations that decide a folder's ranking, as bench options: repeat just these",
         description="Prints one line per configuration that may decide it: each contender's best, and any other\n"
         "first among its model's in at least 10% of the resamples (one run's interval holds no run-to-run\n"
-        "spread, so a runner-up that close may lead once repeated), e.g.\n"
-        "  lora-harness deciding results/seed-study | while read -r a; do\n"
-        "    lora-harness bench --spec benchmarks/seed-study.yaml $a --repeats 3; done",
+        "spread, so a runner-up that close may lead once repeated); repeat them interleaved with\n"
+        "  lora-harness deciding results/seed-study > deciding.txt\n"
+        "  lora-harness bench --spec benchmarks/seed-study.yaml --cells deciding.txt --repeats 3",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("results_dir")

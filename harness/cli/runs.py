@@ -7,9 +7,11 @@ from pathlib import Path
 
 from harness import flags
 from harness.backends import PLAIN
+from harness.cli.cells import CellFilter, read_cells, union_axes
 from harness.cli.spec import DEFAULT_SPEC, STUDY_SPEC, _apply, _axes, _list_names, _short, _spec_path
 from harness.cli.sweeping import _sweep
 from harness.config import load_sweep_spec
+from harness.errors import UserError
 from harness.flags import setting_axes_given
 from harness.labels import run_label
 
@@ -18,13 +20,25 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     path = _spec_path(args.spec)
     spec = load_sweep_spec(path)
     axes = _axes(args)
+    cells = None
+    if getattr(args, "cells", None):  # bench --spec S --cells FILE: the lines' configurations, in one sweep
+        if axes.keys() - {"emulate"}:
+            raise UserError(
+                f"--cells {args.cells}: give the configurations either in the file or as --model/--ranks/--backends/"
+                "--quants and setting axes on the command line, not both"
+            )
+        lines = read_cells(args.cells, spec, lambda ns, where: _apply(spec, ns, where, axes=_axes(ns)))
+        axes = {**axes, **union_axes(lines)}
+        cells = CellFilter(lines)
     spec = _apply(spec, args, str(path), **({"axes": axes} if axes else {}))
     # narrowed from the command line (bench --spec S --model M --ranks R --repeats 3): the runs join the
     # spec's folder, whose earlier runs stay in its report
-    return _sweep(spec, str(path), args, add=bool(axes))
+    return _sweep(spec, str(path), args, add=bool(axes), cells=cells)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if getattr(args, "cells", None) and not args.spec:
+        raise UserError(f"--cells {args.cells}: give it with --spec (the spec whose settings its configurations take)")
     if args.spec:
         return cmd_sweep(argparse.Namespace(**{**vars(args), "spec": args.spec}))
     if not args.model and not getattr(args, "candidates", None):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import flags
+from harness.cli.cells import CellFilter
 from harness.config import SweepSpec
 from harness.errors import UserError
 
@@ -44,19 +45,26 @@ def _gpus(text: str | None) -> list[int] | None:
     return ids
 
 
-def _preflight(spec: SweepSpec, source: str, args: argparse.Namespace | None = None) -> list[Any]:
+def _preflight(
+    spec: SweepSpec, source: str, args: argparse.Namespace | None = None, cells: CellFilter | None = None
+) -> list[Any]:
     """The one preflight (harness.preflight) with what the command line gives it: the flags as typed, the
-    team's --candidates FILE, --trust-remote-code. Nothing is written before it passes."""
+    team's --candidates FILE, --trust-remote-code, --cells FILE (only the runs its lines name). Nothing is
+    written before it passes."""
     from harness.preflight import preflight
 
     args = args or argparse.Namespace()
-    return preflight(
+    requests = preflight(
         spec,
         source,
         typed=flags.typed(args),
         candidates=getattr(args, "candidates", None),
         trust_remote_code=bool(getattr(args, "trust_remote_code", False)),
+        keep=cells,
     )
+    if cells is not None:
+        cells.check()  # every line named a run
+    return requests
 
 
 def _exit_code(results: list[Any]) -> int:
@@ -76,7 +84,9 @@ def _made(args: argparse.Namespace, files: Any, outcome: Any = None, code: int =
         made.append((files, outcome, code))
 
 
-def _sweep(spec: SweepSpec, source: str, args: argparse.Namespace, *, add: bool = False) -> int:
+def _sweep(
+    spec: SweepSpec, source: str, args: argparse.Namespace, *, add: bool = False, cells: CellFilter | None = None
+) -> int:
     from harness.report import build_report
     from harness.sweep import SweepOptions, run_sweep
 
@@ -84,7 +94,7 @@ def _sweep(spec: SweepSpec, source: str, args: argparse.Namespace, *, add: bool 
     timeout = getattr(args, "timeout", None)
     if timeout is not None and timeout <= 0:
         raise UserError(f"--timeout {timeout}: give the seconds a run may take, more than 0 (e.g. --timeout 900)")
-    requests = _preflight(spec, source, args)
+    requests = _preflight(spec, source, args, cells)
     results_dir = Path(args.results_root) / spec.name
     command = getattr(args, "command", None) or invocation()  # harness.bench records its own call
     options = SweepOptions.from_args(args, results_dir, gpus=gpus, command=command, add=add)
