@@ -98,6 +98,7 @@ def test_the_answer_says_when_its_leaders_ran_once_or_on_two_machines(tmp_path: 
     d = analyse(load_results(folder), NO_PRICES).decision
     text = " ".join(d.changes)
     assert "qwen2.5-1.5b-instruct r16 hf none ran once" in text and "lie up to 1.43x apart" in text
+    assert "--cells cells.txt --repeats 3" in text  # how to repeat it, interleaved
     assert "ran on 2 machine boots: part of their difference may be the machines'" in text
 
     same = [*runs[:3], make_run(QWEN, 16, steady=[0.10] * 20, burn=[0.1] * 2, env={"boot_id": BOOT_A})]

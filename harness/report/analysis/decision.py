@@ -276,7 +276,8 @@ def _changes(d: Decision) -> list[str]:
     if all(c.cell.repeats <= 1 for c in d.rows):
         out.append(
             "one run per configuration: run-to-run variation (another machine, a cold cache) is not in these"
-            " intervals; repeats of the deciding configurations (the `repeats` axis) would measure it"
+            " intervals; repeats of the deciding configurations would measure it (`lora-harness deciding FOLDER >"
+            " cells.txt`, then `lora-harness bench --spec SPEC --cells cells.txt --repeats 3`)"
         )
     return out
 
@@ -296,7 +297,8 @@ def _unmeasured_spread(d: Decision) -> list[str]:
         out.append(
             f"{join_and(c.label for c in once)} ran once: {'its' if one else 'their'} interval holds no run-to-run"
             f" spread, while repeats of one configuration here lie up to {max(ratios):.2f}x apart; repeat"
-            f" {'it' if one else 'them'} (`lora-harness deciding`)"
+            f" {'it' if one else 'them'} (`lora-harness deciding FOLDER > cells.txt`, then `lora-harness bench --spec"
+            " SPEC --cells cells.txt --repeats 3`: interleaved, on one machine)"
         )
     both = machines([*top[0].ok_runs, *top[1].ok_runs])
     if both.differ is True:
