@@ -109,3 +109,11 @@ def test_a_line_with_a_value_the_spec_refuses_names_the_line(tmp_path: Path, pla
                      "--results-root", str(tmp_path / "res")])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and "cells.txt line 1" in err, err
+
+
+def test_setting_axes_in_lines_narrow_too(tmp_path: Path, planned: None) -> None:
+    """`deciding` adds a varied setting's flag (--batch-sizes 2): the union grid is narrowed to the lines' own."""
+    cells = _cells(tmp_path, "--model llama1B --ranks 16 --batch-sizes 2", "--model llama1B --ranks 64 --batch-sizes 8")
+    p = _plan(["--cells", cells, "--results-root", str(tmp_path / "res")])
+    assert [(r.lora.rank, r.train.batch_size) for r in p.requests] == [(16, 2), (64, 8)]
+    assert all("batch_size" in r.varied for r in p.requests)  # named apart in labels and file names
