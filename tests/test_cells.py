@@ -44,7 +44,8 @@ def _plan(argv: list[str]) -> Planned:
 
 
 def test_the_lines_configurations_run_interleaved_round_by_round(tmp_path: Path, planned: None) -> None:
-    cells = _cells(tmp_path, "# from lora-harness deciding", "--model llama1B --ranks 16 --backends hf --quants none",
+    # saved on Windows: a byte-order mark and CRLF line ends
+    cells = _cells(tmp_path, "\ufeff# from lora-harness deciding\r", "--model llama1B --ranks 16 --backends hf --quants none\r",
                    "", "--model FinguAI-Chat-v1 --ranks 32 64", "--model llama1B --ranks 64")  # fmt: skip
     p = _plan(["--cells", cells, "--repeats", "2", "--results-root", str(tmp_path / "res")])
     labels = [r.label for r in p.requests]

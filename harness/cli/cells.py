@@ -76,7 +76,7 @@ def read_cells(path: str, spec: SweepSpec, narrow: Callable[[argparse.Namespace,
         raise UserError(f"--cells {path}: file not found; give a file of configurations, one per line ({EXAMPLE})")
     parser = _line_parser()
     cells: list[Cell] = []
-    for n, text in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+    for n, text in enumerate(file.read_text(encoding="utf-8-sig").splitlines(), 1):
         words = shlex.split(text, comments=True)
         if not words:
             continue
