@@ -101,7 +101,7 @@ def read_cells(path: str, spec: SweepSpec, narrow: Callable[[argparse.Namespace,
 
 
 def union_axes(cells: list[Cell]) -> dict[str, Any]:
-    """The axes of a spec holding every cell's runs (and more: `keep` narrows it to theirs), in file order."""
+    """The axes of a spec holding every cell's runs (and more: CellFilter narrows it to theirs), in file order."""
     out: dict[str, Any] = {"candidates": list(dict.fromkeys(c.model for c in cells))}
     for axis in AXES:
         values: list[Any] = []
