@@ -98,6 +98,19 @@ def test_bad_cells_are_one_line_errors_and_nothing_is_written(
     assert not results.exists()
 
 
+def test_unreadable_or_unquotable_files_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    binary = tmp_path / "cells.bin"
+    binary.write_bytes(b"\xff\xfe\x00--model")
+    assert cli.main(["bench", "--spec", SPEC, "--cells", str(binary), "--results-root", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cells.bin: cannot read it as UTF-8 text" in err and "\n" not in err
+    quote = _cells(tmp_path, "--model 'llama1B")
+    assert cli.main(["bench", "--spec", SPEC, "--cells", quote, "--results-root", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cells.txt line 1: No closing quotation" in err and "\n" not in err
+    assert not (tmp_path / "r").exists()
+
+
 def test_cells_need_a_spec_and_an_existing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["bench", "--cells", _cells(tmp_path, "--model llama1B")]) == 2
     assert "give it with --spec" in capsys.readouterr().err

@@ -76,11 +76,18 @@ def read_cells(path: str, spec: SweepSpec, narrow: Callable[[argparse.Namespace,
         raise UserError(f"--cells {path}: file not found; give a file of configurations, one per line ({EXAMPLE})")
     parser = _line_parser()
     cells: list[Cell] = []
-    for n, text in enumerate(file.read_text(encoding="utf-8-sig").splitlines(), 1):
-        words = shlex.split(text, comments=True)
+    try:
+        lines = file.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"--cells {path}: cannot read it as UTF-8 text ({e}); save it as text, one line each") from None
+    for n, text in enumerate(lines, 1):
+        where = f"{path} line {n}"
+        try:
+            words = shlex.split(text, comments=True)
+        except ValueError as e:  # an unclosed quote
+            raise UserError(f"{where}: {e}; write it as bench options, e.g. {EXAMPLE}") from None
         if not words:
             continue
-        where = f"{path} line {n}"
         try:
             ns = parser.parse_args(words)
         except ValueError as e:
